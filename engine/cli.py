@@ -1,0 +1,90 @@
+"""The `medcode` command line: a stable contract (see docs/CLI.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from medcode.terminology import TerminologyError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or unreadable input: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _terminology_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tabular", metavar="XML", help="CMS Tabular List XML (default: FY2026, $MEDCODE_TABULAR)"
+    )
+    parser.add_argument(
+        "--cms-dir",
+        metavar="DIR",
+        help="CMS release folder with Index, E-Index, Drug and Neoplasm XML ($MEDCODE_CMS_DIR)",
+    )
+
+
+def _format_option(parser: argparse.ArgumentParser, *choices: str) -> None:
+    parser.add_argument("--format", choices=("text", *choices), default="text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands
+
+    parser = _Parser(prog="medcode", description="Deterministic ICD-10-CM coding engine.")
+    parser.add_argument("--version", action="version", version=f"medcode {commands.version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("validate", commands.validate, "valid? billable? description, suggestions")
+    p.add_argument("codes", nargs="+", metavar="CODE")
+    _format_option(p, "json")
+    _terminology_options(p)
+
+    p = command("show", commands.show, "hierarchy path and every Tabular note of a code")
+    p.add_argument("code", metavar="CODE")
+    _format_option(p, "json")
+    _terminology_options(p)
+
+    p = command("terminology", commands.terminology_info, "facts about the loaded code set")
+    p.add_argument("action", choices=("info",))
+    _format_option(p, "json")
+    _terminology_options(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 findings, 2 usage/input error)."""
+    try:
+        args = build_parser().parse_args(argv)
+        status = args.handler(args)
+    except (UsageError, TerminologyError) as exc:
+        print(f"medcode: {exc}" if not str(exc).startswith("medcode") else exc, file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    sys.stdout.flush()
+    return status
+
+
+def print_json(value: object) -> None:
+    """One JSON document per line, keys in the order of the contract."""
+    print(json.dumps(value, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
