@@ -1,0 +1,166 @@
+"""The lexicon: words that name a code-set node, compiled from the Tabular and curated files.
+
+Terms are normalised to token tuples (`normalize_tokens`), the same way note text is, so
+matching is a dictionary lookup per candidate length. Sources, in order of preference when one
+term names several nodes: the curated clinical lexicon (rule authors' YAML files), Tabular
+titles, inclusion terms, includes notes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .codeset import CodeSet, normalize_code
+from .errors import TerminologyError
+from .notes import NoteKind
+from .tabular import NodeKind
+
+CURATED_DIR = Path(__file__).with_name("lexicon")
+_WORD = re.compile(r"[a-z0-9]+")
+_PARENS = re.compile(r"\([^()]*\)")
+_NOS = re.compile(r"\bNOS\b")
+# Plural and possessive endings are folded so "fractures" meets "fracture".
+_KEEP_S = ("ss", "us", "is", "ys")
+
+
+def normalize_tokens(text: str) -> tuple[str, ...]:
+    """Lower-case word tokens with a light plural fold: "Fractures of Ribs" -> (fracture, of, rib)."""
+    return tuple(fold(word) for word in _WORD.findall(text.lower()))
+
+
+def fold(word: str) -> str:
+    """The matching form of one lower-case word."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith(_KEEP_S):
+        return word[:-1]
+    return word
+
+
+@dataclass(frozen=True, slots=True)
+class LexiconEntry:
+    """One way of naming a node: the node key, the source kind and where it is written."""
+
+    key: str
+    source: str
+    origin: str
+    term: str
+    case_sensitive: bool = False
+
+
+# Preference between sources when the same words name several nodes.
+SOURCE_RANK = {"curated": 0, "title": 1, "inclusion": 2, "includes": 3, "index": 4}
+
+
+def _variants(text: str) -> Iterator[str]:
+    """The text, without non-essential modifiers in parentheses, without "NOS"/"unspecified"."""
+    yield text
+    bare = _PARENS.sub(" ", text)
+    yield bare
+    for form in (text, bare):
+        yield _NOS.sub(" ", form)
+        if form.rstrip().lower().endswith(", unspecified"):
+            yield form.rstrip()[: -len(", unspecified")]
+
+
+class Lexicon:
+    """Terms -> lexicon entries, with the lengths to try for each first token.
+
+    Entries are kept as plain tuples indexed from the terms, so that the cached lexicon loads
+    in a fraction of the time a pickle of dataclasses takes.
+    """
+
+    def __init__(self, terms: dict[tuple[str, ...], tuple[int, ...]], rows: list[tuple]):
+        self.terms = terms
+        self.rows = rows
+        lengths: dict[str, set[int]] = {}
+        for tokens in terms:
+            lengths.setdefault(tokens[0], set()).add(len(tokens))
+        self.lengths = {first: sorted(ls, reverse=True) for first, ls in lengths.items()}
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def lookup(self, tokens: tuple[str, ...]) -> tuple[LexiconEntry, ...]:
+        return tuple(LexiconEntry(*self.rows[i]) for i in self.terms.get(tokens, ()))
+
+    def entries_for(self, key: str) -> list[tuple[tuple[str, ...], LexiconEntry]]:
+        """Every term naming `key` (for `medcode explain` and `search`)."""
+        return [
+            (tokens, LexiconEntry(*self.rows[i]))
+            for tokens, ids in self.terms.items()
+            for i in ids
+            if self.rows[i][0] == key
+        ]
+
+
+def curated_files(folder: Path = CURATED_DIR) -> list[Path]:
+    return sorted(folder.glob("*.yaml"))
+
+
+def curated_digest(folder: Path = CURATED_DIR) -> str:
+    digest = hashlib.sha256()
+    for path in curated_files(folder):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_curated(codeset: CodeSet, folder: Path = CURATED_DIR) -> Iterator[LexiconEntry]:
+    """Curated entries, each checked against the code set; a wrong entry is an error."""
+    for path in curated_files(folder):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        try:
+            items = yaml.safe_load("\n".join(lines)) or []
+        except yaml.YAMLError as exc:
+            raise TerminologyError(f"{path}: invalid YAML: {exc}") from exc
+        term_lines = [i + 1 for i, line in enumerate(lines) if re.match(r"\s*- term:", line)]
+        for item, line in zip(items, term_lines, strict=False):
+            where = f"{path.parent.name}/{path.name}:{line}"
+            if not isinstance(item, dict) or "term" not in item or "code" not in item:
+                raise TerminologyError(f"{where}: an entry needs 'term' and 'code'")
+            key = normalize_code(str(item["code"]))
+            if key not in codeset:
+                raise TerminologyError(f"{where}: unknown code {item['code']!r}")
+            yield LexiconEntry(
+                key, "curated", where, str(item["term"]), item.get("case") == "exact"
+            )
+
+
+def tabular_entries(codeset: CodeSet) -> Iterator[LexiconEntry]:
+    """Titles, inclusion terms and includes notes of every code node."""
+    for node in codeset.nodes():
+        if node.kind in (NodeKind.CHAPTER, NodeKind.SECTION):
+            continue
+        yield LexiconEntry(node.key, "title", f"Tabular {node.key} title", node.title)
+        for note in node.notes:
+            if note.kind is NoteKind.INCLUSION_TERM:
+                yield LexiconEntry(
+                    node.key, "inclusion", f"Tabular {node.key} inclusion term", note.text
+                )
+            elif note.kind is NoteKind.INCLUDES and node.kind is not NodeKind.CHAPTER:
+                yield LexiconEntry(node.key, "includes", f"Tabular {node.key} includes", note.text)
+
+
+def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexicon:
+    """Compile the lexicon: curated files, the Tabular, and any extra entries (CMS Index)."""
+    rows: list[tuple] = []
+    terms: dict[tuple[str, ...], list[int]] = {}
+    for entry in (*read_curated(codeset), *tabular_entries(codeset), *extra):
+        rows.append((entry.key, entry.source, entry.origin, entry.term, entry.case_sensitive))
+        texts = [entry.term] if entry.source == "curated" else set(_variants(entry.term))
+        for text in texts:
+            tokens = tuple(sys.intern(t) for t in normalize_tokens(text))
+            ids = terms.setdefault(tokens, [])
+            if tokens and len(rows) - 1 not in ids:
+                ids.append(len(rows) - 1)
+
+    def rank(i: int) -> tuple[int, bool]:
+        key, source = rows[i][:2]
+        return SOURCE_RANK[source], not codeset.node(key).billable
+
+    return Lexicon({t: tuple(sorted(ids, key=rank)) for t, ids in terms.items() if t}, rows)
