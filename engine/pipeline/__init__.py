@@ -1,0 +1,80 @@
+"""The medspaCy pipeline: sentences, sections, concepts, ConText.
+
+Each stage is a spaCy component, so users can add them to their own pipeline:
+`nlp.add_pipe("medcode_sentences")`, `nlp.add_pipe("medcode_sections")`,
+`nlp.add_pipe("medcode_concepts")`, `nlp.add_pipe("medcode_context")`.
+"""
+
+
+from pathlib import Path
+
+import spacy
+import yaml
+from spacy.language import Language
+
+from . import sentences  # noqa: F401  (registers "medcode_sentences")
+from . import concepts  # noqa: F401  (registers "medcode_concepts")
+
+_HERE = Path(__file__).parent
+SECTIONS_FILE = _HERE / "sections.yaml"
+CONTEXT_FILE = _HERE / "context_rules.yaml"
+
+
+def section_rules() -> list:
+    """medspaCy SectionRules from sections.yaml: each header at a line start, with a colon."""
+    from medspacy.section_detection import SectionRule
+
+    table = yaml.load(SECTIONS_FILE.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+    return [
+        SectionRule(literal=f"{header}:", category=category)
+        for category, headers in table.items()
+        for header in headers
+    ]
+
+
+def context_rules() -> list:
+    """medspaCy ConTextRules from context_rules.yaml."""
+    from medspacy.context import ConTextRule
+
+    # BaseLoader keeps every literal a string: YAML 1.1 would read `no` as false.
+    table = yaml.load(CONTEXT_FILE.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+    return [
+        ConTextRule(literal=literal, category=category, direction=direction)
+        for category, directions in table.items()
+        for direction, literals in directions.items()
+        for literal in literals
+    ]
+
+
+@Language.factory("medcode_sections")
+def make_sectionizer(nlp: Language, name: str):
+    """medspaCy's Sectionizer with the US-note headers of sections.yaml."""
+    from medspacy.section_detection import Sectionizer
+
+    sectionizer = Sectionizer(nlp, name=name, rules=None, require_start_line=True)
+    sectionizer.add(section_rules())
+    return sectionizer
+
+
+@Language.factory("medcode_context")
+def make_context(nlp: Language, name: str):
+    """medspaCy's ConText with the rules of context_rules.yaml.
+
+    Modifiers that overlap a concept are dropped: "without" inside the title "GERD without
+    esophagitis" does not negate it.
+    """
+    from medspacy.context import ConText
+
+    context = ConText(nlp, name=name, rules=None, prune_on_target_overlap=True)
+    context.add(context_rules())
+    return context
+
+
+def build_pipeline(tabular: str | None = None) -> Language:
+    """A blank English tokenizer and the four medcode components."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("medcode_sentences")
+    nlp.add_pipe("medcode_sections")
+    nlp.add_pipe("medcode_concepts", config={"tabular": tabular})
+    nlp.add_pipe("medcode_context")
+    return nlp

@@ -1,0 +1,115 @@
+"""Walk the hierarchy from a matched node to the most specific billable code the words support."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Set
+from dataclasses import dataclass
+
+from medcode.terminology import CodeSet
+from medcode.terminology.lexicon import normalize_tokens
+
+# Words that carry no distinction between sibling codes.
+_FILLER = frozenset("of the and or in a an to for by as at is be".split())
+# Words of the fallback child a coder picks when the note says nothing more.
+_DEFAULT_WORDS = frozenset({"unspecified", "without", "complication", "nos", "site", "organism"})
+_PARENS = re.compile(r"\([^()]*\)")
+# Axes along which siblings differ, named for provider queries.
+AXES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("stage", frozenset({"stage", "3a", "3b"})),
+    ("type", frozenset({"type", "systolic", "diastolic", "combined"})),
+    ("acuity", frozenset({"acute", "chronic", "subacute", "recurrent"})),
+    ("severity", frozenset({"mild", "moderate", "severe", "intermittent", "persistent"})),
+    ("episode of care", frozenset({"initial", "subsequent", "sequela"})),
+    ("laterality", frozenset({"right", "left", "bilateral", "unilateral"})),
+    ("organism", frozenset({"bacterial", "viral", "organism", "streptococcal", "staphylococcal"})),
+    ("trimester", frozenset({"trimester"})),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One move down the hierarchy, with the words that justified it (none for a fallback)."""
+
+    parent: str
+    child: str
+    words: tuple[str, ...]
+    fallback: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Specific:
+    """The billable code reached, the steps taken, and the axes the note left open."""
+
+    code: str
+    steps: tuple[Step, ...]
+    missing: tuple[str, ...]
+
+
+def content_words(title: str) -> frozenset[str]:
+    """A title's distinguishing words: no parenthesised modifiers, no filler words."""
+    return frozenset(normalize_tokens(_PARENS.sub(" ", title))) - _FILLER
+
+
+class SpecificityWalker:
+    """Chooses, level by level, the child whose subtree the note's words support best."""
+
+    def __init__(self, codeset: CodeSet):
+        self.codeset = codeset
+        self._words: dict[str, frozenset[str]] = {}
+
+    def words(self, key: str) -> frozenset[str]:
+        words = self._words.get(key)
+        if words is None:
+            words = self._words[key] = content_words(self.codeset.node(key).title)
+        return words
+
+    def _default_rank(self, key: str, parent_words: frozenset[str]) -> tuple[int, int]:
+        """Fewer words beyond "unspecified"/"without complications" = closer to the default."""
+        extra = self.words(key) - parent_words - _DEFAULT_WORDS
+        return len(extra), 0 if self.words(key) & _DEFAULT_WORDS else 1
+
+    def _support(self, key: str, parent_words: frozenset[str], context: Set[str]) -> int:
+        return max(
+            len((self.words(k) - parent_words) & context)
+            for k in (key, *self.codeset.descendants(key))
+        )
+
+    def _axis(self, parent_words: frozenset[str], children: list[str]) -> str:
+        words = set().union(*(self.words(c) for c in children)) - parent_words
+        return next((name for name, axis in AXES if words & axis), "specificity")
+
+    def most_specific(self, start: str, context: Set[str]) -> Specific:
+        """From `start` down to a billable code; with no support, the unspecified child."""
+        codeset = self.codeset
+        key, steps, missing = start, [], []
+        while not codeset.node(key).billable and (children := codeset.children(key)):
+            parent_words = self.words(key)
+            ranked = sorted(
+                children,
+                key=lambda c: (
+                    -self._support(c, parent_words, context),
+                    # a child that drops a word of its parent which the note uses ("neck" of
+                    # "head and neck") fits less well
+                    len((parent_words - self.words(c)) & context),
+                    -len((self.words(c) - parent_words) & context),
+                    self._default_rank(c, parent_words),
+                ),
+            )
+            unsupported = self._support(ranked[0], parent_words, context) == 0
+            seventh = _seventh(key, children)
+            # 7th characters: with nothing documented, the first (A, initial encounter).
+            best = children[0] if unsupported and seventh else ranked[0]
+            supported = tuple(sorted((self.words(best) - parent_words) & context))
+            if unsupported and seventh:
+                missing.append("episode of care")
+            elif unsupported and len(children) > 1 and "unspecified" in self.words(best):
+                missing.append(self._axis(parent_words, children))
+            steps.append(Step(key, best, supported, not supported))
+            key = best
+        return Specific(key, tuple(steps), tuple(dict.fromkeys(missing)))
+
+
+def _seventh(key: str, children: list[str]) -> bool:
+    """Whether the children are the 7th-character extensions of `key`."""
+    return all(len(c) == 8 and c.startswith(key) for c in children)
