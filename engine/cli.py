@@ -48,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
+    p = command("code", commands.code, "code clinical notes: files, folders, - or --text")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--text", help="code this text instead of files")
+    p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
+    p.add_argument("--explain", action="store_true", help="show traces and rejected candidates")
+    _format_option(p, "json")
+    _terminology_options(p)
+
+    p = command("search", commands.search, "ranked candidate codes for a phrase")
+    p.add_argument("phrase", nargs="+", metavar="PHRASE")
+    p.add_argument("--limit", type=int, default=10)
+    _format_option(p, "json")
+    _terminology_options(p)
+
     p = command("validate", commands.validate, "valid? billable? description, suggestions")
     p.add_argument("codes", nargs="+", metavar="CODE")
     _format_option(p, "json")

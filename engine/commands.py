@@ -6,7 +6,7 @@ import argparse
 
 from medcode.terminology import CodeSet, NodeKind, load_codeset, validate_code
 
-from .cli import EXIT_FINDINGS, EXIT_OK, print_json
+from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
 
 
 def version() -> str:
@@ -21,6 +21,65 @@ def version() -> str:
 
 def _codeset(args: argparse.Namespace) -> CodeSet:
     return load_codeset(args.tabular)
+
+
+def code(args: argparse.Namespace) -> int:
+    from .coder import Coder, InputError
+    from .inputs import UnreadableInput, read_notes
+
+    if not args.paths and args.text is None:
+        raise UsageError("medcode code: give a PATH, - for stdin, or --text")
+    coder = Coder(args.tabular)
+    try:
+        for name, text in read_notes(args.paths, args.text):
+            result = coder.code(text, document=name, setting=args.setting)
+            if args.format == "json":
+                print_json(result.to_json())
+            else:
+                print(render_text(result, explain=args.explain))
+    except (UnreadableInput, InputError) as exc:
+        raise UsageError(str(exc)) from exc
+    return EXIT_OK
+
+
+def render_text(result, *, explain: bool) -> str:
+    """A readable listing: codes in sequence with their words; with --explain, the traces and
+    the rejected candidates."""
+    lines = [f"{result.document} ({result.setting}, FY{result.fy})"]
+    for c in result.codes:
+        words = "; ".join(f'"{e.text}" [{e.section or "-"}]' for e in c.evidence)
+        lines.append(f"{c.sequence:>3}. {c.code:<9} {c.description}  ({c.confidence}) <- {words}")
+        if explain:
+            lines += [f"        {_step_text(step)}" for step in c.trace]
+    if explain:
+        for e in result.excluded:
+            lines.append(f'  not coded: {e.code:<9} {e.reason} <- "{e.evidence[0].text}"')
+    for q in result.queries:
+        lines.append(f"  query: {q.code} missing {q.missing}: {q.question}")
+    return "\n".join(lines)
+
+
+def _step_text(step: dict) -> str:
+    details = ", ".join(f"{k}={v}" for k, v in step.items() if k != "step" and v not in ([], None))
+    return f"{step['step']}: {details}"
+
+
+def search(args: argparse.Namespace) -> int:
+    from medcode.terminology.cache import load_lexicon
+
+    from .search import Searcher
+    from .specificity import SpecificityWalker
+
+    codeset = _codeset(args)
+    searcher = Searcher(codeset, load_lexicon(codeset), SpecificityWalker(codeset))
+    phrase = " ".join(args.phrase)
+    candidates = searcher.search(phrase, args.limit)
+    if args.format == "json":
+        print_json({"query": phrase, "candidates": [c.to_json() for c in candidates]})
+    else:
+        for c in candidates:
+            print(f"{c.code:<9} {c.score:.3f}  {c.description}  [{c.matched}]")
+    return EXIT_OK
 
 
 def validate(args: argparse.Namespace) -> int:

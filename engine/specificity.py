@@ -10,7 +10,9 @@ from medcode.terminology import CodeSet
 from medcode.terminology.lexicon import normalize_tokens
 
 # Words that carry no distinction between sibling codes.
-_FILLER = frozenset("of the and or in a an to for by as at is be".split())
+_FILLER = frozenset(
+    ["of", "the", "and", "or", "in", "a", "an", "to", "for", "by", "as", "at", "is", "be", "with"]
+)
 # Words of the fallback child a coder picks when the note says nothing more.
 _DEFAULT_WORDS = frozenset({"unspecified", "without", "complication", "nos", "site", "organism"})
 _PARENS = re.compile(r"\([^()]*\)")

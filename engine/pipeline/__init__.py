@@ -5,15 +5,16 @@ Each stage is a spaCy component, so users can add them to their own pipeline:
 `nlp.add_pipe("medcode_concepts")`, `nlp.add_pipe("medcode_context")`.
 """
 
-
 from pathlib import Path
 
 import spacy
 import yaml
 from spacy.language import Language
 
-from . import sentences  # noqa: F401  (registers "medcode_sentences")
-from . import concepts  # noqa: F401  (registers "medcode_concepts")
+from . import (
+    concepts,  # noqa: F401  (registers "medcode_concepts")
+    sentences,  # noqa: F401  (registers "medcode_sentences")
+)
 
 _HERE = Path(__file__).parent
 SECTIONS_FILE = _HERE / "sections.yaml"

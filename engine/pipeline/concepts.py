@@ -1,6 +1,5 @@
 """Concept matching: the longest lexicon term at each position, never inside a section header."""
 
-
 import re
 
 from spacy.language import Language

@@ -1,0 +1,289 @@
+"""Code a clinical note: pipeline -> mentions -> specific codes -> assertion policy -> result."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from spacy.tokens import Doc, Span
+
+from medcode.terminology import CodeSet
+from medcode.terminology.lexicon import Lexicon, LexiconEntry, normalize_tokens
+
+from .pipeline import build_pipeline
+from .policy import RULES_DIR, SETTINGS, AssertionPolicy
+from .result import CodedCode, CodingResult, Evidence, ExcludedCode, Query
+from .specificity import SpecificityWalker, content_words
+
+# Notes are processed in chunks cut at line ends, so memory stays bounded on huge inputs.
+CHUNK_CHARS = 100_000
+MAX_CHARS = 20_000_000
+# Sections whose diagnoses are the provider's conclusions: they lead the sequence.
+CONCLUSION_SECTIONS = frozenset(
+    {"discharge_diagnoses", "assessment_and_plan", "assessment", "problem_list", "plan"}
+)
+ASSERTION_ORDER = ("negated", "family", "hypothetical", "historical", "uncertain")
+SECTION_ASSERTIONS = {
+    "family_history": "family",
+    "past_medical_history": "historical",
+    "past_surgical_history": "historical",
+}
+
+
+class InputError(ValueError):
+    """The note cannot be coded (too large); the CLI reports it with exit status 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A concept found in the note, with its context and the code it leads to."""
+
+    start: int
+    end: int
+    text: str
+    section: str | None
+    assertion: str
+    modifiers: tuple[dict[str, Any], ...]
+    entries: tuple[LexiconEntry, ...]
+    sentence_words: frozenset[str]
+
+    def evidence(self) -> Evidence:
+        return Evidence(self.start, self.end, self.text, self.section, self.assertion)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    code: str
+    mention: Mention
+    trace: list[dict[str, Any]]
+    missing: tuple[str, ...]
+    action: str
+    reason: str
+
+
+class Coder:
+    """The coding engine: load once, then `code(text)` many times (thread-compatible reads)."""
+
+    def __init__(self, tabular: str | None = None):
+        self.nlp = build_pipeline(tabular)
+        matcher = self.nlp.get_pipe("medcode_concepts")
+        self.codeset: CodeSet = matcher.codeset
+        self.lexicon: Lexicon = matcher.lexicon
+        self.walker = SpecificityWalker(self.codeset)
+        self.policy = AssertionPolicy(self.codeset)
+        self.versions = {
+            "engine": _engine_version(),
+            "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
+            "rules": rules_digest(),
+        }
+
+    def code(self, text: str, *, document: str = "-", setting: str = "inpatient") -> CodingResult:
+        """Code one note. `setting` decides the policy for uncertain diagnoses (II.H / IV.H)."""
+        if setting not in SETTINGS:
+            raise InputError(f"unknown setting {setting!r} (inpatient or outpatient)")
+        if len(text) > MAX_CHARS:
+            raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
+        mentions = [m for offset, doc in self._docs(text) for m in self._mentions(doc, offset)]
+        candidates = [self._candidate(m, setting) for m in mentions]
+        return self._result(document, setting, candidates)
+
+    # -- text -> mentions --------------------------------------------------------------------
+
+    def _docs(self, text: str) -> Iterator[tuple[int, Doc]]:
+        offset = 0
+        while offset < len(text):
+            end = min(len(text), offset + CHUNK_CHARS)
+            if end < len(text):
+                cut = text.rfind("\n", offset, end)
+                end = cut + 1 if cut > offset else end
+            yield offset, self.nlp(text[offset:end])
+            offset = end
+
+    def _mentions(self, doc: Doc, offset: int) -> Iterator[Mention]:
+        for span in doc.ents:
+            section = span._.section_category
+            yield Mention(
+                offset + span.start_char,
+                offset + span.end_char,
+                span.text,
+                section,
+                _assertion(span, section),
+                tuple(
+                    {
+                        "category": m.category.lower(),
+                        "trigger": m.span.text if hasattr(m, "span") else str(m),
+                        "start": offset + m.span.start_char if hasattr(m, "span") else None,
+                        "end": offset + m.span.end_char if hasattr(m, "span") else None,
+                    }
+                    for m in span._.modifiers
+                ),
+                span._.lexicon_entries,
+                self._context_words(span),
+            )
+
+    def _context_words(self, span: Span) -> frozenset[str]:
+        """The sentence's words, plus the title words of the other concepts in it ("CKD" brings
+        "chronic kidney disease"), so that "T2DM with CKD" supports E11.22."""
+        words = set(normalize_tokens(span.sent.text))
+        for other in span.sent.ents:
+            if other != span and not other._.is_negated:
+                words |= content_words(self.codeset.node(other._.lexicon_entries[0].key).title)
+        return frozenset(words)
+
+    # -- mention -> candidate code -----------------------------------------------------------
+
+    def _candidate(self, mention: Mention, setting: str) -> _Candidate:
+        entry = mention.entries[0]
+        trace: list[dict[str, Any]] = [
+            {
+                "step": "match",
+                "term": entry.term,
+                "node": entry.key,
+                "source": entry.origin,
+                "alternatives": [e.key for e in mention.entries[1:]],
+            },
+            {
+                "step": "context",
+                "assertion": mention.assertion,
+                "section": mention.section,
+                "modifiers": list(mention.modifiers),
+            },
+        ]
+        specific = self.walker.most_specific(entry.key, mention.sentence_words)
+        trace += [
+            {
+                "step": "specificity",
+                "from": s.parent,
+                "to": s.child,
+                "words": list(s.words),
+                "fallback": s.fallback,
+            }
+            for s in specific.steps
+        ]
+        decision = self.policy.decide(setting, mention.assertion)
+        trace.append(
+            {
+                "step": "policy",
+                "setting": setting,
+                "assertion": mention.assertion,
+                "action": decision.action,
+                "citation": decision.citation,
+                "source": decision.source,
+            }
+        )
+        code, action, reason = specific.code, decision.action, mention.assertion
+        missing = specific.missing
+        if action in ("family", "history"):
+            z_code, row = self.policy.history_code(code, action)
+            if z_code is not None and row is not None:
+                trace.append({"step": "history", "from": code, "to": z_code, "source": row.source})
+                code, action, missing = z_code, "code", ()
+            else:
+                action, reason = "exclude", f"{mention.assertion}: no {action}-history code"
+        return _Candidate(code, mention, trace, missing, action, reason)
+
+    # -- candidates -> result ----------------------------------------------------------------
+
+    def _result(self, document: str, setting: str, candidates: list[_Candidate]) -> CodingResult:
+        kept: dict[str, list[_Candidate]] = {}
+        for c in candidates:
+            if c.action == "code":
+                kept.setdefault(c.code, []).append(c)
+        order = sorted(kept, key=lambda code: self._sequence_key(code, kept[code]))
+        codes, queries = [], []
+        for position, code in enumerate(order, 1):
+            group = kept[code]
+            first = group[0]
+            evidence = tuple(c.mention.evidence() for c in group)
+            trace = (*first.trace, {"step": "sequence", "position": position})
+            codes.append(
+                CodedCode(
+                    code,
+                    self.codeset.node(code).title,
+                    position,
+                    _confidence(group),
+                    evidence,
+                    trace,
+                )
+            )
+            if all(c.missing for c in group):
+                queries += [
+                    Query(code, missing, _question(self.codeset, code, missing, first), evidence)
+                    for missing in first.missing
+                ]
+        excluded = {}
+        for c in candidates:
+            if c.action != "code" and c.code not in kept:
+                excluded.setdefault((c.code, c.reason), []).append(c)
+        return CodingResult(
+            document,
+            self.codeset.provenance.fy,
+            setting,
+            tuple(codes),
+            tuple(
+                ExcludedCode(
+                    code,
+                    reason,
+                    tuple(c.mention.evidence() for c in group),
+                    tuple(group[0].trace),
+                )
+                for (code, reason), group in excluded.items()
+            ),
+            queries=tuple(queries),
+            versions=self.versions,
+        )
+
+    def _sequence_key(self, code: str, group: list[_Candidate]) -> tuple[int, int, int]:
+        """Conclusions first, manifestation codes never first, then order in the note."""
+        manifestation = "in diseases classified elsewhere" in self.codeset.node(code).title
+        concluded = any(c.mention.section in CONCLUSION_SECTIONS for c in group)
+        return (int(manifestation), int(not concluded), min(c.mention.start for c in group))
+
+
+def _assertion(span: Span, section: str | None) -> str:
+    flags = {
+        "negated": span._.is_negated,
+        "family": span._.is_family or SECTION_ASSERTIONS.get(section or "") == "family",
+        "hypothetical": span._.is_hypothetical,
+        "historical": span._.is_historical or SECTION_ASSERTIONS.get(section or "") == "historical",
+        "uncertain": span._.is_uncertain,
+    }
+    return next((name for name in ASSERTION_ORDER if flags[name]), "affirmed")
+
+
+def _confidence(group: list[_Candidate]) -> str:
+    """high: an exact term in a conclusion section, nothing left unspecified; medium: exact
+    term elsewhere; low: the code is an unspecified fallback (a query goes with it)."""
+    if all(c.missing for c in group):
+        return "low"
+    if any(c.mention.section in CONCLUSION_SECTIONS for c in group):
+        return "high"
+    return "medium"
+
+
+def _question(codeset: CodeSet, code: str, missing: str, candidate: _Candidate) -> str:
+    return (
+        f"The note supports only {code} ({codeset.node(code).title}) for "
+        f'"{candidate.mention.text}". Please document the {missing}.'
+    )
+
+
+def rules_digest() -> str:
+    """sha256 over the shipped rule packs, recorded in every result."""
+    digest = hashlib.sha256()
+    for path in sorted(RULES_DIR.rglob("*")):
+        if path.is_file() and path.suffix in (".yaml", ".rules"):
+            digest.update(path.relative_to(RULES_DIR).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _engine_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("medcode")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,81 @@
+"""The assertion policy and the history-code table, read from the rule packs in rules/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+
+from medcode.terminology import CodeSet
+from medcode.terminology.coderefs import parse_references
+
+RULES_DIR = Path(str(files("medcode.rules")))
+POLICY_FILE = RULES_DIR / "assertion_policy.yaml"
+HISTORY_FILE = RULES_DIR / "history_codes.yaml"
+SETTINGS = ("inpatient", "outpatient")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    action: str
+    citation: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    condition: str
+    targets: tuple[str, ...]
+    family: str | None
+    history: str | None
+    source: str
+
+
+class AssertionPolicy:
+    """What to do with a mention of each assertion in each setting, and which Z code to use."""
+
+    def __init__(self, codeset: CodeSet):
+        self.codeset = codeset
+        text = POLICY_FILE.read_text(encoding="utf-8")
+        self.table = yaml.safe_load(text)
+        self.lines = _lines_of(text)
+        lines = HISTORY_FILE.read_text(encoding="utf-8").splitlines()
+        row_lines = [i + 1 for i, line in enumerate(lines) if line.startswith("- ")]
+        self.history = [
+            HistoryRow(
+                row["condition"],
+                tuple(
+                    t for ref in parse_references(row["condition"]) for t in codeset.resolve(ref)
+                ),
+                row.get("family"),
+                row.get("history"),
+                f"rules/{HISTORY_FILE.name}:{line}",
+            )
+            for row, line in zip(yaml.safe_load("\n".join(lines)), row_lines, strict=True)
+        ]
+
+    def decide(self, setting: str, assertion: str) -> PolicyDecision:
+        rule = self.table[setting][assertion]
+        line = self.lines[setting, assertion]
+        return PolicyDecision(rule["action"], rule["citation"], f"rules/{POLICY_FILE.name}:{line}")
+
+    def history_code(self, code: str, kind: str) -> tuple[str | None, HistoryRow | None]:
+        """The family- or personal-history code for a condition code (kind: family|history)."""
+        for row in self.history:
+            if any(self.codeset.is_below(code, target) for target in row.targets):
+                return getattr(row, kind), row
+        return None, None
+
+
+def _lines_of(text: str) -> dict[tuple[str, str], int]:
+    """(setting, assertion) -> line number in the policy file, for traces."""
+    lines: dict[tuple[str, str], int] = {}
+    setting = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line and not line[0].isspace() and line.endswith(":"):
+            setting = line[:-1]
+        elif setting and ":" in line and not line.lstrip().startswith("#"):
+            lines[setting, line.strip().split(":")[0]] = number
+    return lines

@@ -1,0 +1,124 @@
+"""The result of coding one document: typed values that serialise to the JSON contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Trace = tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Words of the note: character offsets into the original text, section, assertion."""
+
+    start: int
+    end: int
+    text: str
+    section: str | None
+    assertion: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "section": self.section,
+            "assertion": self.assertion,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CodedCode:
+    code: str
+    description: str
+    sequence: int
+    confidence: str
+    evidence: tuple[Evidence, ...]
+    trace: Trace
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "description": self.description,
+            "sequence": self.sequence,
+            "confidence": self.confidence,
+            "evidence": [e.to_json() for e in self.evidence],
+            "trace": list(self.trace),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedCode:
+    code: str
+    reason: str
+    evidence: tuple[Evidence, ...]
+    trace: Trace
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "reason": self.reason,
+            "evidence": [e.to_json() for e in self.evidence],
+            "trace": list(self.trace),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    rule: str
+    severity: str
+    codes: tuple[str, ...]
+    message: str
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "codes": list(self.codes),
+            "message": self.message,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A documentation question for the provider: the element the note lacks for a code."""
+
+    code: str
+    missing: str
+    question: str
+    evidence: tuple[Evidence, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "missing": self.missing,
+            "question": self.question,
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CodingResult:
+    document: str
+    fy: int
+    setting: str
+    codes: tuple[CodedCode, ...]
+    excluded: tuple[ExcludedCode, ...]
+    edits: tuple[Edit, ...] = ()
+    queries: tuple[Query, ...] = ()
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "document": self.document,
+            "fy": self.fy,
+            "setting": self.setting,
+            "codes": [c.to_json() for c in self.codes],
+            "excluded": [e.to_json() for e in self.excluded],
+            "edits": [e.to_json() for e in self.edits],
+            "queries": [q.to_json() for q in self.queries],
+            "versions": dict(self.versions),
+        }
