@@ -31,7 +31,7 @@ _KEEP_S = ("ss", "us", "is", "ys")
 
 
 def normalize_tokens(text: str) -> tuple[str, ...]:
-    """Lower-case word tokens with a light plural fold: "Fractures of Ribs" -> (fracture, of, rib)."""
+    """Lower-case words with a light plural fold: "Fractures of Ribs" -> (fracture, of, rib)."""
     return tuple(fold(word) for word in _WORD.findall(text.lower()))
 
 
