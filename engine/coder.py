@@ -9,16 +9,17 @@ from typing import Any
 
 from spacy.tokens import Doc, Span
 
-from medcode.terminology import CodeSet
+from medcode.terminology import CodeSet, NoteKind
 from medcode.terminology.lexicon import Lexicon, LexiconEntry, normalize_tokens
 
+from .code_rules import CodeRules
 from .pipeline import build_pipeline
 from .policy import RULES_DIR, SETTINGS, AssertionPolicy
 from .result import CodedCode, CodingResult, Evidence, ExcludedCode, Query
-from .specificity import SpecificityWalker, content_words
+from .specificity import SpecificityWalker, content_words, head_words
 
 # Notes are processed in chunks cut at line ends, so memory stays bounded on huge inputs.
-CHUNK_CHARS = 100_000
+CHUNK_CHARS = 20_000
 MAX_CHARS = 20_000_000
 # Sections whose diagnoses are the provider's conclusions: they lead the sequence.
 CONCLUSION_SECTIONS = frozenset(
@@ -48,6 +49,7 @@ class Mention:
     modifiers: tuple[dict[str, Any], ...]
     entries: tuple[LexiconEntry, ...]
     sentence_words: frozenset[str]
+    sentence: int
 
     def evidence(self) -> Evidence:
         return Evidence(self.start, self.end, self.text, self.section, self.assertion)
@@ -61,6 +63,7 @@ class _Candidate:
     missing: tuple[str, ...]
     action: str
     reason: str
+    support: frozenset[str] = frozenset()
 
 
 class Coder:
@@ -73,6 +76,7 @@ class Coder:
         self.lexicon: Lexicon = matcher.lexicon
         self.walker = SpecificityWalker(self.codeset)
         self.policy = AssertionPolicy(self.codeset)
+        self.code_rules = CodeRules(self.codeset)
         self.versions = {
             "engine": _engine_version(),
             "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
@@ -87,6 +91,8 @@ class Coder:
             raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
         mentions = [m for offset, doc in self._docs(text) for m in self._mentions(doc, offset)]
         candidates = [self._candidate(m, setting) for m in mentions]
+        self._combine(candidates)
+        self.code_rules.apply(candidates)
         return self._result(document, setting, candidates)
 
     # -- text -> mentions --------------------------------------------------------------------
@@ -121,6 +127,7 @@ class Coder:
                 ),
                 span._.lexicon_entries,
                 self._context_words(span),
+                offset + span.sent.start_char,
             )
 
     def _context_words(self, span: Span) -> frozenset[str]:
@@ -182,7 +189,37 @@ class Coder:
                 code, action, missing = z_code, "code", ()
             else:
                 action, reason = "exclude", f"{mention.assertion}: no {action}-history code"
-        return _Candidate(code, mention, trace, missing, action, reason)
+        support = frozenset(w for s in specific.steps for w in s.words)
+        return _Candidate(code, mention, trace, missing, action, reason, support)
+
+    def _combine(self, candidates: list[_Candidate]) -> None:
+        """I.A.15 / I.B.11: a concept whose words made another code of its sentence specific is
+        part of that combination code ("T2DM with hyperglycemia" is E11.65, not + R73.9),
+        unless the combination code asks for it as an additional code (E11.22 + N18.31)."""
+        by_sentence: dict[int, list[_Candidate]] = {}
+        for c in candidates:
+            if c.action == "code":
+                by_sentence.setdefault(c.mention.sentence, []).append(c)
+        for part in (c for group in by_sentence.values() for c in group):
+            head = head_words(self.codeset.node(part.mention.entries[0].key).title)
+            for whole in by_sentence[part.mention.sentence]:
+                if (
+                    whole is part
+                    or not head
+                    or not head <= whole.support
+                    or whole.code == part.code
+                    or self._additional(whole.code, part.code)
+                ):
+                    continue
+                part.action, part.reason = "exclude", f"combined into {whole.code} (I.B.11)"
+                part.trace.append(
+                    {"step": "combination", "into": whole.code, "words": sorted(head)}
+                )
+                break
+
+    def _additional(self, code: str, other: str) -> bool:
+        targets = self.codeset.reference_targets(code, NoteKind.USE_ADDITIONAL_CODE)
+        return any(self.codeset.is_below(other, target) for target, _ in targets)
 
     # -- candidates -> result ----------------------------------------------------------------
 

@@ -73,7 +73,7 @@ class SpecificityWalker:
 
     def _support(self, key: str, parent_words: frozenset[str], context: Set[str]) -> int:
         return max(
-            len((self.words(k) - parent_words) & context)
+            len((self.words(k) - parent_words - _DEFAULT_WORDS) & context)
             for k in (key, *self.codeset.descendants(key))
         )
 
@@ -94,7 +94,7 @@ class SpecificityWalker:
                     # a child that drops a word of its parent which the note uses ("neck" of
                     # "head and neck") fits less well
                     len((parent_words - self.words(c)) & context),
-                    -len((self.words(c) - parent_words) & context),
+                    -len((self.words(c) - parent_words - _DEFAULT_WORDS) & context),
                     self._default_rank(c, parent_words),
                 ),
             )
@@ -102,7 +102,7 @@ class SpecificityWalker:
             seventh = _seventh(key, children)
             # 7th characters: with nothing documented, the first (A, initial encounter).
             best = children[0] if unsupported and seventh else ranked[0]
-            supported = tuple(sorted((self.words(best) - parent_words) & context))
+            supported = tuple(sorted((self.words(best) - parent_words - _DEFAULT_WORDS) & context))
             if unsupported and seventh:
                 missing.append("episode of care")
             elif unsupported and len(children) > 1 and "unspecified" in self.words(best):
@@ -110,6 +110,11 @@ class SpecificityWalker:
             steps.append(Step(key, best, supported, not supported))
             key = best
         return Specific(key, tuple(steps), tuple(dict.fromkeys(missing)))
+
+
+def head_words(title: str) -> frozenset[str]:
+    """The words that name a concept itself, without axis words: "Acute sinusitis" -> sinusitis."""
+    return content_words(title) - _DEFAULT_WORDS - frozenset().union(*(a for _, a in AXES))
 
 
 def _seventh(key: str, children: list[str]) -> bool:

@@ -1,0 +1,134 @@
+"""`medcode code` and `medcode search`: the JSON contract, inputs, errors, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medcode.engine.cli import main
+
+NOTE = (
+    "Chief complaint: shortness of breath.\n"
+    "Family History: mother had breast cancer.\n"
+    "Assessment and Plan:\n"
+    "1. Acute on chronic systolic congestive heart failure.\n"
+    "2. Type 2 diabetes mellitus with hyperglycemia.\n"
+    "3. No pneumonia.\n"
+)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_code_json_follows_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "code", "--text", NOTE, "--format", "json")
+    result = json.loads(out)
+    assert status == 0
+    assert list(result) == [
+        "document", "fy", "setting", "codes", "excluded", "edits", "queries", "versions",
+    ]  # fmt: skip
+    assert [c["code"] for c in result["codes"]] == ["I50.23", "E11.65", "Z80.3"]
+    first = result["codes"][0]
+    assert first["evidence"][0]["section"] == "assessment_and_plan"
+    assert NOTE[first["evidence"][0]["start"] : first["evidence"][0]["end"]] == (
+        "Acute on chronic systolic congestive heart failure"
+    )
+    assert {"step": "sequence", "position": 1} in first["trace"]
+    excluded = {(e["code"], e["reason"]) for e in result["excluded"]}
+    assert ("J18.9", "negated") in excluded
+    assert ("R06.02", "integral to E11.65, I50.23 (I.B.5)") in excluded
+    assert result["versions"]["code_set"].startswith("FY2026 ")
+
+
+def test_outpatient_uncertain_diagnosis_is_not_coded(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "Assessment: cough and fever, probable pneumonia."
+    _, out, _ = run(capsys, "code", "--text", text, "--setting", "outpatient", "--format", "json")
+    result = json.loads(out)
+    assert [c["code"] for c in result["codes"]] == ["R05.9", "R50.9"]
+    assert [(e["code"], e["reason"]) for e in result["excluded"]] == [("J18.9", "uncertain")]
+    _, out, _ = run(capsys, "code", "--text", text, "--setting", "inpatient", "--format", "json")
+    assert [c["code"] for c in json.loads(out)["codes"]] == ["J18.9"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\x01\x02", "binary file, not a text note"),
+        (b"caf\xe9", "not UTF-8 text (byte 3: b'\\xe9')"),
+    ],
+)
+def test_unreadable_notes_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    note = tmp_path / "note.txt"
+    note.write_bytes(content)
+    status, out, err = run(capsys, "code", str(note))
+    assert (status, out, err) == (2, "", f"medcode: {note}: {message}\n")
+
+
+def test_empty_note_gives_an_empty_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    note = tmp_path / "empty.txt"
+    note.write_bytes(b"")
+    status, out, _ = run(capsys, "code", str(note), "--format", "json")
+    assert status == 0
+    assert json.loads(out)["codes"] == []
+
+
+def test_missing_path_and_no_input_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "code", "/nonexistent.txt")[2] == (
+        "medcode: /nonexistent.txt: no such file or folder\n"
+    )
+    assert run(capsys, "code")[0] == 2
+
+
+def test_large_note_is_coded_in_chunks(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "Assessment: essential hypertension.\n" * 12_000  # 430 kB
+    status, out, _ = run(capsys, "code", "--text", text, "--format", "json")
+    result = json.loads(out)
+    assert status == 0
+    assert [c["code"] for c in result["codes"]] == ["I10"]
+    assert len(result["codes"][0]["evidence"]) == 12_000
+
+
+def test_output_is_byte_identical_across_processes_and_hash_seeds() -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "medcode.engine.cli",
+        "code",
+        "--text",
+        NOTE,
+        "--format",
+        "json",
+    ]
+    outputs = {
+        subprocess.run(
+            command, env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, check=True
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
+
+
+def test_search_ranks_the_exact_title_first(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(
+        capsys, "search", "Acute on chronic systolic (congestive) heart failure", "--format", "json"
+    )
+    result = json.loads(out)
+    assert status == 0
+    assert result["candidates"][0] == {
+        "code": "I50.23",
+        "description": "Acute on chronic systolic (congestive) heart failure",
+        "score": 1.0,
+        "matched": "Acute on chronic systolic (congestive) heart failure",
+    }
