@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from medcode.terminology import TerminologyError
+from medcode.terminology.cache import package_version
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import commands
 
     parser = _Parser(prog="medcode", description="Deterministic ICD-10-CM coding engine.")
-    parser.add_argument("--version", action="version", version=f"medcode {commands.version()}")
+    parser.add_argument("--version", action="version", version=f"medcode {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str):

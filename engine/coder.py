@@ -10,6 +10,7 @@ from typing import Any
 from spacy.tokens import Doc, Span
 
 from medcode.terminology import CodeSet, NoteKind
+from medcode.terminology.cache import package_version
 from medcode.terminology.lexicon import Lexicon, LexiconEntry, normalize_tokens
 
 from .code_rules import CodeRules
@@ -78,7 +79,7 @@ class Coder:
         self.policy = AssertionPolicy(self.codeset)
         self.code_rules = CodeRules(self.codeset)
         self.versions = {
-            "engine": _engine_version(),
+            "engine": package_version(),
             "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
             "rules": rules_digest(),
         }
@@ -315,12 +316,3 @@ def rules_digest() -> str:
             digest.update(path.relative_to(RULES_DIR).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def _engine_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("medcode")
-    except PackageNotFoundError:
-        return "0+unknown"

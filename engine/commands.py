@@ -9,16 +9,6 @@ from medcode.terminology import CodeSet, NodeKind, load_codeset, validate_code
 from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
 
 
-def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
-
-    try:
-        return dist_version("medcode")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def _codeset(args: argparse.Namespace) -> CodeSet:
     return load_codeset(args.tabular)
 
@@ -152,4 +142,4 @@ def terminology_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-__all__ = ["show", "terminology_info", "validate", "version"]
+__all__ = ["code", "search", "show", "terminology_info", "validate"]

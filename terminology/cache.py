@@ -22,7 +22,8 @@ CACHE_ENV = "MEDCODE_CACHE_DIR"
 FORMAT = 1
 
 
-def _package_version() -> str:
+def package_version() -> str:
+    """The installed medcode version (part of every cache key and result)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -79,7 +80,7 @@ def load_lexicon(codeset: CodeSet, *, use_cache: bool = True) -> Lexicon:
 
 def _cached(name: str, identity: str, build: Callable[[], tuple], *, use_cache: bool) -> tuple:
     """A payload from `cache_dir()/name-identity...pickle`, built and written when absent."""
-    path = cache_dir() / f"{name}-{identity[:20]}-{_package_version()}-f{FORMAT}.pickle"
+    path = cache_dir() / f"{name}-{identity[:20]}-{package_version()}-f{FORMAT}.pickle"
     if use_cache and path.exists():
         payload = _read_cache(path, identity)
         if payload is not None:
