@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="code this text instead of files")
     p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
     p.add_argument("--explain", action="store_true", help="show traces and rejected candidates")
-    _format_option(p, "json")
+    _format_option(p, "json", "html")
     _terminology_options(p)
 
     p = command("search", commands.search, "ranked candidate codes for a phrase")
@@ -75,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("terminology", commands.terminology_info, "facts about the loaded code set")
     p.add_argument("action", choices=("info",))
+    _format_option(p, "json")
+    _terminology_options(p)
+
+    # Audit: replay a recorded result, explain one code (docs/AUDIT.md).
+    p = command("replay", commands.replay, "re-code the note of a JSON result; report differences")
+    p.add_argument("result", metavar="RESULT.json", help="output of medcode code --format json")
+    p.add_argument("--note", metavar="PATH", help="the note (default: the result's document)")
+    _format_option(p, "json")
+    _terminology_options(p)
+
+    p = command("explain", commands.explain, "why a code was or was not reported for a note")
+    p.add_argument("note", nargs="?", metavar="NOTE", help="note file, or - for stdin")
+    p.add_argument("--text", help="explain for this text instead of a file")
+    p.add_argument("--code", required=True, metavar="CODE")
+    p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
     _format_option(p, "json")
     _terminology_options(p)
     return parser

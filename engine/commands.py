@@ -20,16 +20,34 @@ def code(args: argparse.Namespace) -> int:
     if not args.paths and args.text is None:
         raise UsageError("medcode code: give a PATH, - for stdin, or --text")
     coder = Coder(args.tabular)
+    pages: list[str] = []  # html: one page, printed once every note is read
     try:
         for name, text in read_notes(args.paths, args.text):
-            result = coder.code(text, document=name, setting=args.setting)
+            # The input record (sha256, length) lets `medcode replay` check the note later.
+            result = coder.code(text, document=name, setting=args.setting).with_input(text)
             if args.format == "json":
                 print_json(result.to_json())
+            elif args.format == "html":
+                pages.append(_html_document(coder, result, text, len(pages) + 1))
             else:
                 print(render_text(result, explain=args.explain))
     except (UnreadableInput, InputError) as exc:
         raise UsageError(str(exc)) from exc
+    if args.format == "html":
+        from .report_html import render_page
+
+        print(render_page(pages), end="")
     return EXIT_OK
+
+
+def _html_document(coder, result, text: str, number: int) -> str:
+    from .report_html import render_document
+
+    def describe(code: str) -> str | None:
+        node = coder.codeset.get(code)
+        return node.title if node is not None else None
+
+    return render_document(result, text, anchor=f"d{number}", describe=describe)
 
 
 def render_text(result, *, explain: bool) -> str:
@@ -142,4 +160,86 @@ def terminology_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-__all__ = ["code", "search", "show", "terminology_info", "validate"]
+def replay(args: argparse.Namespace) -> int:
+    """Re-code the note of each recorded result; exit 1 when anything differs."""
+    from .coder import Coder, InputError
+    from .inputs import UnreadableInput
+    from .replay import ReplayError, compare, load_results, note_path, verify_input
+
+    try:
+        recorded = load_results(args.result)
+        if args.note is not None and len(recorded) > 1:
+            raise ReplayError(
+                f"{args.result}: --note applies to one result; the file holds {len(recorded)}"
+            )
+        notes = []
+        for result in recorded:
+            name, text = _one_note(note_path(result, args.note, args.result), None)
+            notes.append((verify_input(result, text, name), text))
+        coder = Coder(args.tabular)
+        status = EXIT_OK
+        for result, (verified, text) in zip(recorded, notes, strict=True):
+            again = coder.code(text, document=result["document"], setting=result["setting"])
+            diffs = compare(result, again.with_input(text).to_json())
+            status = EXIT_FINDINGS if diffs else status
+            if args.format == "json":
+                print_json(
+                    {
+                        "document": result["document"],
+                        "identical": not diffs,
+                        "input_verified": verified,
+                        "differences": [d.to_json() for d in diffs],
+                    }
+                )
+                continue
+            head = "identical" if not diffs else f"{len(diffs)} difference(s)"
+            print(f"{result['document']}: {head}")
+            if not verified:
+                print("  note: the result records no input sha256; the note was not verified")
+            for d in diffs:
+                print(f"  {d.text()}")
+    except (ReplayError, UnreadableInput, InputError) as exc:
+        raise UsageError(f"medcode replay: {exc}") from exc
+    return status
+
+
+def explain(args: argparse.Namespace) -> int:
+    """Why one code was, or was not, reported for a note."""
+    from medcode.terminology import normalize_code
+
+    from .coder import Coder, InputError
+    from .explain import explain as explain_code
+    from .explain import render_text as render_explanation
+    from .inputs import UnreadableInput
+    from .search import Searcher
+
+    if (args.note is None) == (args.text is None):
+        raise UsageError("medcode explain: give a NOTE path, - for stdin, or --text")
+    coder = Coder(args.tabular)
+    node = coder.codeset.get(args.code)
+    if node is None:
+        raise UsageError(f"medcode explain: {normalize_code(args.code)} is not an ICD-10-CM code")
+    try:
+        name, text = _one_note(args.note, args.text)
+        result = coder.code(text, document=name, setting=args.setting)
+    except (UnreadableInput, InputError) as exc:
+        raise UsageError(f"medcode explain: {exc}") from exc
+    searcher = Searcher(coder.codeset, coder.lexicon, coder.walker)
+    answer = explain_code(result, text, node.key, coder.codeset, coder.lexicon, searcher)
+    if args.format == "json":
+        print_json(answer.to_json())
+    else:
+        print(render_explanation(answer))
+    return EXIT_OK
+
+
+def _one_note(path: str | None, text: str | None) -> tuple[str, str]:
+    from .inputs import UnreadableInput, read_notes
+
+    notes = list(read_notes([path] if path is not None else [], text))
+    if len(notes) != 1:
+        raise UnreadableInput(f"{path}: give one note, not a folder of {len(notes)}")
+    return notes[0]
+
+
+__all__ = ["code", "explain", "replay", "search", "show", "terminology_info", "validate"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 Trace = tuple[dict[str, Any], ...]
@@ -101,6 +102,22 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class InputRecord:
+    """Identifies the coded text without repeating it (notes carry PHI): the sha256 of its
+    UTF-8 bytes and its length in characters, the unit of every evidence offset."""
+
+    sha256: str
+    chars: int
+
+    @classmethod
+    def of(cls, text: str) -> InputRecord:
+        return cls(hashlib.sha256(text.encode("utf-8")).hexdigest(), len(text))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "chars": self.chars}
+
+
+@dataclass(frozen=True, slots=True)
 class CodingResult:
     document: str
     fy: int
@@ -110,9 +127,14 @@ class CodingResult:
     edits: tuple[Edit, ...] = ()
     queries: tuple[Query, ...] = ()
     versions: dict[str, str] = field(default_factory=dict)
+    input: InputRecord | None = None
+
+    def with_input(self, text: str) -> CodingResult:
+        """This result, recording which text it was coded from (for `medcode replay`)."""
+        return replace(self, input=InputRecord.of(text))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        result = {
             "document": self.document,
             "fy": self.fy,
             "setting": self.setting,
@@ -122,3 +144,6 @@ class CodingResult:
             "queries": [q.to_json() for q in self.queries],
             "versions": dict(self.versions),
         }
+        if self.input is not None:  # additive: after the keys of the contract
+            result["input"] = self.input.to_json()
+        return result

@@ -34,6 +34,7 @@ def test_code_json_follows_the_contract(capsys: pytest.CaptureFixture[str]) -> N
     assert status == 0
     assert list(result) == [
         "document", "fy", "setting", "codes", "excluded", "edits", "queries", "versions",
+        "input",  # additive: sha256 and length of the note, for `medcode replay`
     ]  # fmt: skip
     assert [c["code"] for c in result["codes"]] == ["I50.23", "E11.65", "Z80.3"]
     first = result["codes"][0]
