@@ -188,6 +188,19 @@ class Coder:
             if z_code is not None and row is not None:
                 trace.append({"step": "history", "from": code, "to": z_code, "source": row.source})
                 code, action, missing = z_code, "code", ()
+            elif (
+                action == "history"
+                and (row is None or row.history is None)
+                and SECTION_ASSERTIONS.get(mention.section or "") == "historical"
+                and not any(m["category"] in ("historical", "resolved") for m in mention.modifiers)
+            ):
+                # A past-history list (no "history of", no "resolved") names the patient's chronic
+                # conditions (HTN, T2DM, CKD); those with a personal-history code are over.
+                source = row.source if row is not None else decision.source
+                trace.append(
+                    {"step": "history", "from": code, "to": code, "source": source, "chronic": True}
+                )
+                action = "code"
             else:
                 action, reason = "exclude", f"{mention.assertion}: no {action}-history code"
         support = frozenset(w for s in specific.steps for w in s.words)
@@ -281,11 +294,18 @@ class Coder:
 
 
 def _assertion(span: Span, section: str | None) -> str:
+    # "resolved" where the note reports the stay (discharge diagnoses, hospital course): the
+    # condition was present and treated; elsewhere it is history.
+    resolved = section not in ("discharge_diagnoses", "hospital_course") and any(
+        m.category == "RESOLVED" for m in span._.modifiers
+    )
     flags = {
         "negated": span._.is_negated,
         "family": span._.is_family or SECTION_ASSERTIONS.get(section or "") == "family",
         "hypothetical": span._.is_hypothetical,
-        "historical": span._.is_historical or SECTION_ASSERTIONS.get(section or "") == "historical",
+        "historical": span._.is_historical
+        or resolved
+        or SECTION_ASSERTIONS.get(section or "") == "historical",
         "uncertain": span._.is_uncertain,
     }
     return next((name for name in ASSERTION_ORDER if flags[name]), "affirmed")

@@ -62,10 +62,12 @@ class AssertionPolicy:
         return PolicyDecision(rule["action"], rule["citation"], f"rules/{POLICY_FILE.name}:{line}")
 
     def history_code(self, code: str, kind: str) -> tuple[str | None, HistoryRow | None]:
-        """The family- or personal-history code for a condition code (kind: family|history)."""
+        """The family- or personal-history code for a condition code (kind: family|history);
+        `self` in the table means the code already is one."""
         for row in self.history:
             if any(self.codeset.is_below(code, target) for target in row.targets):
-                return getattr(row, kind), row
+                value = getattr(row, kind)
+                return {"self": code, "none": None}.get(value or "", value), row
         return None, None
 
 

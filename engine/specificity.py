@@ -16,6 +16,15 @@ _FILLER = frozenset(
 # Words of the fallback child a coder picks when the note says nothing more.
 _DEFAULT_WORDS = frozenset({"unspecified", "without", "complication", "nos", "site", "organism"})
 _PARENS = re.compile(r"\([^()]*\)")
+# Phrases of a title that name the default, not a distinction: "not specified as recurrent",
+# "not intractable", "not elsewhere classified". They read as "unspecified".
+_DEFAULT_PHRASES = re.compile(
+    r"\bnot (?:elsewhere classified|otherwise specified|specified as \w+|intractable)\b"
+    r"|\bunspecified (?:part|site|ligament|region|level|location) of\b",
+    re.I,
+)
+# "Other" and "Other specified" children are the Index default only when no "unspecified" one is.
+_OTHER_WORDS = frozenset({"other", "specified"})
 # Axes along which siblings differ, named for provider queries.
 AXES: tuple[tuple[str, frozenset[str]], ...] = (
     ("stage", frozenset({"stage", "3a", "3b"})),
@@ -59,17 +68,36 @@ class SpecificityWalker:
     def __init__(self, codeset: CodeSet):
         self.codeset = codeset
         self._words: dict[str, frozenset[str]] = {}
+        self._with: dict[str, bool] = {}
 
     def words(self, key: str) -> frozenset[str]:
         words = self._words.get(key)
         if words is None:
-            words = self._words[key] = content_words(self.codeset.node(key).title)
+            title = _DEFAULT_PHRASES.sub(" unspecified ", self.codeset.node(key).title)
+            words = self._words[key] = content_words(title)
         return words
 
-    def _default_rank(self, key: str, parent_words: frozenset[str]) -> tuple[int, int]:
-        """Fewer words beyond "unspecified"/"without complications" = closer to the default."""
-        extra = self.words(key) - parent_words - _DEFAULT_WORDS
-        return len(extra), 0 if self.words(key) & _DEFAULT_WORDS else 1
+    def _asserts_with(self, key: str) -> bool:
+        """Whether the title adds a "with ..." clause to its parent's: "with unspecified
+        complications" still documents a complication, "without complications" does not."""
+        flags = self._with.get(key)
+        if flags is None:
+            flags = self._with[key] = "with" in normalize_tokens(
+                _PARENS.sub(" ", self.codeset.node(key).title)
+            )
+        return flags
+
+    def _default_rank(self, key: str, parent: str) -> tuple[int, int, int, int]:
+        """The Index default when the note says nothing more: fewest words beyond
+        "unspecified"/"without", no added "with" clause, "unspecified" before "other"."""
+        words, parent_words = self.words(key), self.words(parent)
+        extra = words - parent_words - _DEFAULT_WORDS - _OTHER_WORDS
+        return (
+            len(extra),
+            int(self._asserts_with(key) and not self._asserts_with(parent)),
+            0 if words & _DEFAULT_WORDS else 1,
+            int("other" in words - parent_words),
+        )
 
     def _support(self, key: str, parent_words: frozenset[str], context: Set[str]) -> int:
         return max(
@@ -95,7 +123,7 @@ class SpecificityWalker:
                     # "head and neck") fits less well
                     len((parent_words - self.words(c)) & context),
                     -len((self.words(c) - parent_words - _DEFAULT_WORDS) & context),
-                    self._default_rank(c, parent_words),
+                    self._default_rank(c, key),
                 ),
             )
             unsupported = self._support(ranked[0], parent_words, context) == 0
