@@ -132,25 +132,49 @@ class Coder:
             )
 
     def _context_words(self, span: Span) -> frozenset[str]:
-        """The sentence's words, plus the title words of the other concepts in it ("CKD" brings
-        "chronic kidney disease"), so that "T2DM with CKD" supports E11.22."""
-        words = set(normalize_tokens(span.sent.text))
-        for other in span.sent.ents:
+        """The sentence's words, plus the title words and codes of the other concepts in it
+        ("CKD" brings "chronic kidney disease"), so that "T2DM with CKD" supports E11.22.
+        Words a negation covers are left out ("no perforation or abscess" supports nothing),
+        and "both" reads as "bilateral"."""
+        sent = span.sent
+        doc = span.doc
+        negated: set[int] = set()
+        graph = doc._.context_graph if doc.has_extension("context_graph") else None
+        for modifier in graph.modifiers if graph is not None else ():
+            first, end = modifier.scope_span  # token offsets
+            if modifier.category == "NEGATED_EXISTENCE" and sent.start <= first < sent.end:
+                negated.update(range(first, end))
+        negated.difference_update(range(span.start, span.end))
+        words = {
+            word
+            for token in sent
+            if token.i not in negated
+            for word in normalize_tokens(token.text)
+        }
+        if "both" in words:
+            words.add("bilateral")
+        for other in sent.ents:
             if other != span and not other._.is_negated:
-                words |= content_words(self.codeset.node(other._.lexicon_entries[0].key).title)
+                key = other._.lexicon_entries[0].key
+                words |= content_words(self.codeset.node(key).title)
+                words |= self.walker.code_words(key)
         return frozenset(words)
 
     # -- mention -> candidate code -----------------------------------------------------------
 
     def _candidate(self, mention: Mention, setting: str) -> _Candidate:
-        entry = mention.entries[0]
+        first = mention.entries[0]
+        # one curated line may name several nodes (an Index term's subterms by site or type)
+        subterms = [e for e in mention.entries if e.origin == first.origin]
+        chosen = self.walker.choose([e.key for e in subterms], first.term, mention.sentence_words)
+        entry = next(e for e in subterms if e.key == chosen)
         trace: list[dict[str, Any]] = [
             {
                 "step": "match",
                 "term": entry.term,
                 "node": entry.key,
                 "source": entry.origin,
-                "alternatives": [e.key for e in mention.entries[1:]],
+                "alternatives": [e.key for e in mention.entries if e is not entry],
             },
             {
                 "step": "context",
@@ -215,12 +239,16 @@ class Coder:
             if c.action == "code":
                 by_sentence.setdefault(c.mention.sentence, []).append(c)
         for part in (c for group in by_sentence.values() for c in group):
-            head = head_words(self.codeset.node(part.mention.entries[0].key).title)
+            # the concept's own words, as the Tabular or the note names it ("neuropathy")
+            heads = [
+                head_words(self.codeset.node(part.trace[0]["node"]).title),
+                head_words(part.mention.text),
+            ]
             for whole in by_sentence[part.mention.sentence]:
+                head = next((h for h in heads if h and h <= whole.support), None)
                 if (
                     whole is part
-                    or not head
-                    or not head <= whole.support
+                    or head is None
                     or whole.code == part.code
                     or self._additional(whole.code, part.code)
                 ):
@@ -229,6 +257,36 @@ class Coder:
                 part.trace.append(
                     {"step": "combination", "into": whole.code, "words": sorted(head)}
                 )
+                break
+        self._same_condition([c for c in candidates if c.action == "code"])
+
+    def _same_condition(self, coded: list[_Candidate]) -> None:
+        """A mention that left an axis to the default ("DM2", "distal radius fracture", the
+        fracture of the HPI without its encounter) names the same condition as a mention coded
+        more specifically below the same node ("T2DM with CKD", "Colles' fracture of right
+        radius", "..., subsequent encounter"): the more specific code stands for both."""
+
+        def walked(c: _Candidate) -> bool:
+            return not any(s["step"] == "history" and s["to"] != s["from"] for s in c.trace)
+
+        for less in coded:
+            if not walked(less) or not any(
+                s["step"] == "specificity" and s["fallback"] for s in less.trace
+            ):
+                continue
+            start = less.trace[0]["node"]
+            for more in coded:
+                if (
+                    more is less
+                    or more.action != "code"
+                    or more.code == less.code
+                    or not walked(more)
+                    or not self.codeset.is_below(more.code, start)
+                    or not less.support <= content_words(self.codeset.node(more.code).title)
+                ):
+                    continue
+                less.action, less.reason = "exclude", f"documented more specifically as {more.code}"
+                less.trace.append({"step": "same condition", "into": more.code})
                 break
 
     def _additional(self, code: str, other: str) -> bool:

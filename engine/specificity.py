@@ -6,7 +6,7 @@ import re
 from collections.abc import Set
 from dataclasses import dataclass
 
-from medcode.terminology import CodeSet
+from medcode.terminology import CodeSet, NoteKind
 from medcode.terminology.lexicon import normalize_tokens
 
 # Words that carry no distinction between sibling codes.
@@ -71,10 +71,15 @@ class SpecificityWalker:
         self._with: dict[str, bool] = {}
 
     def words(self, key: str) -> frozenset[str]:
+        """The title's words, and `=CODE` for each code its "use additional code" notes ask
+        for, so that a sentence naming that code supports it ("BPH with nocturia": N40.1)."""
         words = self._words.get(key)
         if words is None:
             title = _DEFAULT_PHRASES.sub(" unspecified ", self.codeset.node(key).title)
-            words = self._words[key] = content_words(title)
+            additional = self.codeset.reference_targets(key, NoteKind.USE_ADDITIONAL_CODE)
+            words = self._words[key] = content_words(title) | {
+                code_word(target) for target, _ in additional
+            }
         return words
 
     def _asserts_with(self, key: str) -> bool:
@@ -104,6 +109,20 @@ class SpecificityWalker:
             len((self.words(k) - parent_words - _DEFAULT_WORDS) & context)
             for k in (key, *self.codeset.descendants(key))
         )
+
+    def choose(self, keys: list[str], term: str, context: Set[str]) -> str:
+        """Among the nodes one term names (an Index main term's subterms: "osteoarthritis" is
+        M19.9, M17 knee, M16 hip), the first whose subtree the note's other words support
+        best; the first when none is supported."""
+        if len(keys) == 1:
+            return keys[0]
+        own = frozenset(normalize_tokens(term))
+        scores = [self._support(k, own, context) for k in keys]
+        return keys[scores.index(max(scores))]
+
+    def code_words(self, key: str) -> frozenset[str]:
+        """The context words of a concept coded in the sentence: its node and ancestors."""
+        return frozenset(code_word(k) for k in (key, *self.codeset.ancestors(key)) if "-" not in k)
 
     def _axis(self, parent_words: frozenset[str], children: list[str]) -> str:
         words = set().union(*(self.words(c) for c in children)) - parent_words
@@ -138,6 +157,11 @@ class SpecificityWalker:
             steps.append(Step(key, best, supported, not supported))
             key = best
         return Specific(key, tuple(steps), tuple(dict.fromkeys(missing)))
+
+
+def code_word(key: str) -> str:
+    """The context word that stands for a code named in the sentence."""
+    return f"={key}"
 
 
 def head_words(title: str) -> frozenset[str]:

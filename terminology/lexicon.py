@@ -26,6 +26,7 @@ CURATED_DIR = Path(__file__).with_name("lexicon")
 _WORD = re.compile(r"[a-z0-9]+")
 _PARENS = re.compile(r"\([^()]*\)")
 _NOS = re.compile(r"\bNOS\b")
+_UNSAID = re.compile(r"\bwithout foreign body\b", re.I)
 # Plural and possessive endings are folded so "fractures" meets "fracture".
 _KEEP_S = ("ss", "us", "is", "ys")
 
@@ -58,7 +59,10 @@ SOURCE_RANK = {"curated": 0, "title": 1, "inclusion": 2, "includes": 3, "index":
 
 
 def _variants(text: str) -> Iterator[str]:
-    """The text, without non-essential modifiers in parentheses, without "NOS"/"unspecified"."""
+    """The text, without non-essential modifiers in parentheses, without "NOS"/"unspecified",
+    and without the Index defaults a note leaves unsaid: "Unspecified sprain of right wrist" is
+    written "sprain of right wrist", "Laceration without foreign body of right forearm"
+    "laceration of right forearm"."""
     yield text
     bare = _PARENS.sub(" ", text)
     yield bare
@@ -66,6 +70,11 @@ def _variants(text: str) -> Iterator[str]:
         yield _NOS.sub(" ", form)
         if form.rstrip().lower().endswith(", unspecified"):
             yield form.rstrip()[: -len(", unspecified")]
+        # only phrases ("sprain of wrist"): a bare "fall" or "asthma" names too much
+        if form.lower().startswith("unspecified ") and len(_WORD.findall(form)) > 3:
+            yield form[len("unspecified ") :]
+        if _UNSAID.search(form):
+            yield _UNSAID.sub(" ", form)
 
 
 class Lexicon:
@@ -104,7 +113,9 @@ def curated_files(folder: Path = CURATED_DIR) -> list[Path]:
 
 
 def curated_digest(folder: Path = CURATED_DIR) -> str:
-    digest = hashlib.sha256()
+    """sha256 over the curated files and this module (how terms are compiled), so that a
+    change to either rebuilds a cached lexicon."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
     for path in curated_files(folder):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -123,12 +134,17 @@ def read_curated(codeset: CodeSet, folder: Path = CURATED_DIR) -> Iterator[Lexic
             where = f"{path.parent.name}/{path.name}:{line}"
             if not isinstance(item, dict) or "term" not in item or "code" not in item:
                 raise TerminologyError(f"{where}: an entry needs 'term' and 'code'")
-            key = normalize_code(str(item["code"]))
-            if key not in codeset:
-                raise TerminologyError(f"{where}: unknown code {item['code']!r}")
-            yield LexiconEntry(
-                key, "curated", where, str(item["term"]), item.get("case") == "exact"
-            )
+            # A list of codes is an Index main term with site or type subterms ("osteoarthritis":
+            # M19.9, M17 knee, M16 hip): the engine takes the first, or the one whose subtree
+            # the note's words support.
+            codes = item["code"] if isinstance(item["code"], list) else [item["code"]]
+            for code in codes:
+                key = normalize_code(str(code))
+                if key not in codeset:
+                    raise TerminologyError(f"{where}: unknown code {code!r}")
+                yield LexiconEntry(
+                    key, "curated", where, str(item["term"]), item.get("case") == "exact"
+                )
 
 
 def tabular_entries(codeset: CodeSet) -> Iterator[LexiconEntry]:

@@ -12,6 +12,9 @@ from .extensions import declare_extensions
 
 CONCEPT_LABEL = "CONDITION"
 _WORD = re.compile(r"[a-z0-9]+")
+# Words a term may have inside it in a note but not in the lexicon: side and article words.
+_PASSED_OVER = frozenset({"right", "left", "bilateral", "both", "the", "rt", "lt"})
+_MAX_PASSED_OVER = 3
 
 
 class ConceptMatcher:
@@ -24,6 +27,10 @@ class ConceptMatcher:
 
     def __call__(self, doc: Doc) -> Doc:
         headers = {t.i for title in _section_titles(doc) for t in title}
+        sentence, number = [], -1
+        for token in doc:
+            number += token.is_sent_start or not token.i
+            sentence.append(number)
         words = [
             (fold(word), token.i)
             for token in doc
@@ -33,7 +40,7 @@ class ConceptMatcher:
         spans: list[Span] = []
         i = 0
         while i < len(words):
-            span = self._longest(doc, words, i)
+            span = self._longest(doc, words, i, sentence)
             if span is None:
                 i += 1
                 continue
@@ -42,20 +49,55 @@ class ConceptMatcher:
         doc.ents = _unique(spans)
         return doc
 
-    def _longest(self, doc: Doc, words: list[tuple[str, int]], i: int) -> Span | None:
-        for length in self.lexicon.lengths.get(words[i][0], ()):
-            if i + length > len(words):
+    def _longest(
+        self, doc: Doc, words: list[tuple[str, int]], i: int, sentence: list[int]
+    ) -> Span | None:
+        """The longest term at word i; side and article words inside a term are passed over
+        ("sprain of the left ankle" is the term "sprain of ankle", its side read from the
+        sentence), unless the term itself has them ("right upper quadrant pain")."""
+        lengths = self.lexicon.lengths.get(words[i][0], ())
+        if not lengths:
+            return None
+        direct = self._match(doc, [(i, *words[i])], words, i, lengths[0], sentence)
+        if words[i][0] in _PASSED_OVER:
+            return direct
+        window = words[i : i + lengths[0] + _MAX_PASSED_OVER]
+        if not any(w in _PASSED_OVER for w, _ in window[1:]):
+            return direct
+        compact = [
+            (i + n, w, t) for n, (w, t) in enumerate(window) if n == 0 or w not in _PASSED_OVER
+        ]
+        passed = self._match(doc, compact, words, i, lengths[0], sentence, compact=True)
+        if passed is not None and (direct is None or passed._.match_words > direct._.match_words):
+            return passed
+        return direct
+
+    def _match(
+        self,
+        doc: Doc,
+        seq: list[tuple[int, str, int]],
+        words: list[tuple[str, int]],
+        i: int,
+        longest: int,
+        sentence: list[int],
+        *,
+        compact: bool = False,
+    ) -> Span | None:
+        if not compact:
+            seq = [(i + n, w, t) for n, (w, t) in enumerate(words[i : i + longest])]
+        for length in self.lexicon.lengths[words[i][0]]:
+            if length > len(seq):
                 continue
-            first, last = words[i][1], words[i + length - 1][1]
-            if doc[first].sent.start != doc[last].sent.start:
+            first, last = seq[0][2], seq[length - 1][2]
+            if sentence[first] != sentence[last]:
                 continue
-            entries = self.lexicon.lookup(tuple(w for w, _ in words[i : i + length]))
-            span = doc[first : last + 1]
-            entries = tuple(e for e in entries if not e.case_sensitive or e.term in span.text)
+            entries = self.lexicon.lookup(tuple(w for _, w, _ in seq[:length]))
+            text = doc[first : last + 1].text
+            entries = tuple(e for e in entries if not e.case_sensitive or e.term in text)
             if entries:
                 span = Span(doc, first, last + 1, label=CONCEPT_LABEL)
                 span._.lexicon_entries = entries
-                span._.match_words = length
+                span._.match_words = seq[length - 1][0] - i + 1
                 return span
         return None
 
