@@ -81,7 +81,7 @@ def explain(
     ]
     if status == "not a candidate":
         wanted = _title_words(node.title)
-        words = set(normalize_tokens(text))
+        words = set(normalize_tokens(text)) | _concept_words(result, codeset)
         data["nearest"] = [c.to_json() for c in searcher.search(node.title, NEAREST)]
         data["terms"] = sorted({entry.term for _, entry in lexicon.entries_for(node.key)})[:TERMS]
         data["title_words_found"] = [w for w, n in wanted if n in words]
@@ -101,6 +101,17 @@ def _title_words(title: str) -> list[tuple[str, str]]:
         if normal in distinct and normal not in seen.values():
             seen[word] = normal
     return list(seen.items())
+
+
+def _concept_words(result: CodingResult, codeset: CodeSet) -> set[str]:
+    """The title words of the nodes the reported codes were matched to: "COPD" documents
+    "chronic obstructive pulmonary disease" (the coder reads the note the same way)."""
+    words: set[str] = set()
+    for coded in result.codes:
+        node = codeset.get(str(coded.trace[0].get("node", ""))) if coded.trace else None
+        if node is not None:
+            words |= content_words(node.title)
+    return words
 
 
 def _named_in(result: CodingResult, code: str) -> list[dict[str, Any]]:
@@ -160,7 +171,7 @@ def render_text(explanation: Explanation) -> str:
         if d["terms"]:
             lines.append("  terms that name it: " + "; ".join(d["terms"]))
         found = ", ".join(d["title_words_found"]) or "none"
-        lines.append(f"  title words in the note: {found}")
+        lines.append(f"  title words documented (words or concepts of the note): {found}")
         missing = ", ".join(d["title_words_missing"]) or "none"
         lines.append(f"  documentation needed (title words not in the note): {missing}")
         lines.append("  nearest matches for its title:")
