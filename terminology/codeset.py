@@ -235,6 +235,13 @@ class CodeSet:
             if not (ref.positions or ref.endings):
                 return (exact,)
         codes = self._sorted_codes
+        if not (ref.positions or ref.endings):
+            # Sorted order puts a node before its descendants: take it, skip its subtree.
+            tops, i = [], bisect.bisect_left(codes, ref.first)
+            while i < len(codes) and codes[i][: len(ref.last)] <= ref.last:
+                tops.append(dotted(codes[i]))
+                i = bisect.bisect_left(codes, codes[i] + "\uffff", i)
+            return tuple(tops)
         matches: set[str] = set()
         for i in range(bisect.bisect_left(codes, ref.first), len(codes)):
             code = codes[i]

@@ -1,0 +1,239 @@
+"""`medcode rules lint`: every mistake a rule author can make, with its file:line:column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+
+from medcode.terminology import CodeSet
+
+from .book import display_path, rule_files
+from .evaluate import _PLACEHOLDER, MESSAGE_FIELDS
+from .model import (
+    Add,
+    AddSupported,
+    Ask,
+    AttributeTest,
+    Drop,
+    EncounterTest,
+    FromTabular,
+    Location,
+    Named,
+    RaiseEdit,
+    Remark,
+    Replace,
+    Rule,
+    RulePack,
+    Sequence,
+    SetExpr,
+    Written,
+)
+from .parser import RuleSyntaxError, load_pack
+from .sets import CodeSets
+
+ASSERTIONS = ("affirmed", "negated", "uncertain", "hypothetical", "historical", "family")
+SOURCES = ("input", "note", "rule")
+SETTINGS = ("inpatient", "outpatient")
+SEXES = ("F", "M")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    at: Location
+    message: str
+    context: str = ""
+
+    def render(self) -> str:
+        return f"{self.at}: error: {self.message}" + (f"\n{self.context}" if self.context else "")
+
+
+def section_names() -> frozenset[str]:
+    sections = files("medcode.engine.pipeline").joinpath("sections.yaml").read_text("utf-8")
+    return frozenset(yaml.safe_load(sections))
+
+
+def lint(paths: Iterable[Path], codeset: CodeSet) -> tuple[list[Finding], list[RulePack]]:
+    """Parse and check rule files; return the findings and the packs that parsed."""
+    findings: list[Finding] = []
+    packs: list[RulePack] = []
+    for path in rule_files(paths):
+        try:
+            packs.append(load_pack(path, display_path(path)))
+        except RuleSyntaxError as exc:
+            findings.append(Finding(exc.at, exc.message, exc.context))
+    findings += _duplicates(packs)
+    definitions = {d.name: d for p in packs for d in p.definitions}
+    checker = _RuleChecker(CodeSets(codeset, definitions), section_names())
+    for pack in packs:
+        for definition in pack.definitions:
+            findings += checker.set_expr(definition.members, set())
+        for rule in pack.rules:
+            findings += checker.rule(rule)
+    return sorted(findings, key=lambda f: (f.at.path, f.at.line, f.at.column)), packs
+
+
+def _duplicates(packs: list[RulePack]) -> list[Finding]:
+    findings = []
+    rules: dict[str, Location] = {}
+    names: dict[str, Location] = {}
+    for pack in packs:
+        for rule in pack.rules:
+            if rule.id in rules:
+                findings.append(
+                    Finding(rule.at, f"duplicate rule id {rule.id} (first at {rules[rule.id]})")
+                )
+            rules.setdefault(rule.id, rule.at)
+        for definition in pack.definitions:
+            if definition.name in names:
+                first = names[definition.name]
+                findings.append(
+                    Finding(
+                        definition.at, f"set {definition.name} is defined twice (first at {first})"
+                    )
+                )
+            names.setdefault(definition.name, definition.at)
+    return findings
+
+
+class _RuleChecker:
+    def __init__(self, sets: CodeSets, sections: frozenset[str]):
+        self.sets = sets
+        self.sections = sections
+
+    def rule(self, rule: Rule) -> list[Finding]:
+        findings: list[Finding] = []
+        bound: set[str] = set()
+        seen: dict[tuple, bool] = {}
+        for literal in rule.condition:
+            atom = literal.atom
+            key = _shape(atom)
+            if seen.get(key) is (not literal.negated):
+                findings.append(
+                    Finding(atom.at, "never fires: this condition is required and forbidden")
+                )
+            seen[key] = literal.negated
+            if isinstance(atom, EncounterTest):
+                findings += self._encounter(atom)
+                continue
+            if atom.members is not None:
+                findings += self.set_expr(atom.members, bound)
+            findings += self.set_expr(atom.excluded, bound)
+            for test in atom.tests:
+                findings += self._attribute(test)
+            if atom.var is None:
+                continue
+            if literal.negated:
+                findings.append(Finding(atom.at, f"{atom.var} cannot be bound under `not`"))
+            elif atom.var in bound:
+                findings.append(Finding(atom.at, f"{atom.var} is bound twice"))
+            bound.add(atom.var)
+        for action in rule.actions:
+            findings += self._action(action, bound)
+        return findings
+
+    def set_expr(self, expr: SetExpr, bound: set[str]) -> list[Finding]:
+        findings = []
+        for term in expr:
+            if isinstance(term, Written) and not self.sets.written(term):
+                findings.append(Finding(term.at, f"unknown code or empty range: {term.text}"))
+            elif isinstance(term, Named) and term.name not in self.sets.definitions:
+                findings.append(Finding(term.at, f"unknown set name: {term.name}"))
+            elif isinstance(term, FromTabular) and term.var not in bound:
+                findings.append(Finding(term.at, f"{term.var} is used before it is bound"))
+        return findings
+
+    def _encounter(self, test: EncounterTest) -> list[Finding]:
+        allowed = {"setting": SETTINGS, "sex": SEXES}.get(test.attribute)
+        if allowed and test.value not in allowed:
+            return [
+                Finding(test.at, f"never fires: {test.attribute} is one of {', '.join(allowed)}")
+            ]
+        if test.attribute == "age" and not 0 <= int(test.value) <= 130:
+            return [Finding(test.at, f"never fires: age {test.value} is out of range")]
+        return []
+
+    def _attribute(self, test) -> list[Finding]:
+        if not isinstance(test, AttributeTest):
+            return []
+        allowed = {"assertion": ASSERTIONS, "source": SOURCES, "section": self.sections}
+        values = allowed[test.attribute]
+        if test.value in values:
+            return []
+        listing = ", ".join(sorted(values))
+        return [
+            Finding(
+                test.at, f"never fires: {test.attribute} {test.value!r} is not one of {listing}"
+            )
+        ]
+
+    def _action(self, action: object, bound: set[str]) -> list[Finding]:
+        findings = []
+        for var in _action_vars(action):
+            if var not in bound:
+                findings.append(Finding(action.at, f"{var} is not bound by the condition"))
+        if isinstance(action, Add | Replace):
+            findings += self._billable(action.code)
+        if isinstance(action, AddSupported):
+            findings += self.set_expr(action.targets, bound)
+        for edit in _edits(action):
+            for match in _PLACEHOLDER.finditer(edit.message):
+                var, field = match.groups()
+                if var not in bound:
+                    findings.append(Finding(edit.at, f"message uses {var}, which is not bound"))
+                if field is not None and field not in MESSAGE_FIELDS:
+                    known = ", ".join(MESSAGE_FIELDS)
+                    findings.append(
+                        Finding(edit.at, f"unknown message field .{field} (known: {known})")
+                    )
+        return findings
+
+    def _billable(self, code: Written) -> list[Finding]:
+        refs = code.refs
+        single = len(refs) == 1 and refs[0].first == refs[0].last and not refs[0].open_ended
+        node = self.sets.codeset.get(code.text) if single else None
+        if node is None or not node.billable:
+            return [
+                Finding(code.at, f"{code.text} must be one billable code to add or replace with")
+            ]
+        return []
+
+
+def _shape(atom: object) -> tuple:
+    """An atom without its location, to spot a condition that is both required and forbidden."""
+    if isinstance(atom, EncounterTest):
+        return (atom.attribute, atom.operator, atom.value)
+    members = tuple(
+        getattr(t, "text", None) or getattr(t, "name", None) or repr(t) for t in atom.members or ()
+    )
+    tests = tuple(
+        (
+            type(t).__name__,
+            getattr(t, "attribute", getattr(t, "flag", "")),
+            getattr(t, "value", getattr(t, "expected", "")),
+        )
+        for t in atom.tests
+    )
+    return (atom.var, members, tests)
+
+
+def _action_vars(action: object) -> list[str]:
+    if isinstance(action, AddSupported | Drop | Replace | Ask | Remark):
+        return [action.var]
+    if isinstance(action, Sequence):
+        return [action.var] + ([action.other] if action.other else [])
+    return []
+
+
+def _edits(action: object) -> list[RaiseEdit | Remark]:
+    if isinstance(action, RaiseEdit | Remark):
+        return [action]
+    if isinstance(action, AddSupported) and action.otherwise is not None:
+        return [action.otherwise]
+    return []
+
+
+__all__ = ["Finding", "lint"]

@@ -1,0 +1,108 @@
+"""Code sets of rules resolved against the code set: written, named, from the Tabular."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from medcode.terminology import CodeSet, NoteKind
+
+from .model import Definition, FromTabular, Named, SetExpr, Written
+
+_UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
+
+
+class UnknownName(KeyError):
+    """A set name used in a rule but never defined."""
+
+
+class CodeSets:
+    """Membership of codes in rule sets; every resolution is computed once and cached."""
+
+    def __init__(self, codeset: CodeSet, definitions: Mapping[str, Definition]):
+        self.codeset = codeset
+        self.definitions = definitions
+        self._written: dict[str, tuple[str, ...]] = {}
+        self._tabular: dict[tuple[str, NoteKind | None, bool], tuple[str, ...]] = {}
+        self._lineage: dict[str, frozenset[str]] = {}
+        self._root_sets: dict[tuple, frozenset[str]] = {}
+
+    def written(self, term: Written) -> tuple[str, ...]:
+        """The nodes a written pattern denotes (each with everything below it)."""
+        nodes = self._written.get(term.text)
+        if nodes is None:
+            nodes = tuple(n for ref in term.refs for n in self.codeset.resolve(ref))
+            self._written[term.text] = nodes
+        return nodes
+
+    def tabular(self, code: str, kind: NoteKind | None, own: bool = False) -> tuple[str, ...]:
+        """The nodes a code's notes of one kind cite (`own`: written on the code itself), or
+        its 3-character category."""
+        key = (code, kind, own)
+        nodes = self._tabular.get(key)
+        if nodes is None:
+            if code not in self.codeset:
+                nodes = ()
+            elif kind is None:
+                nodes = (code[:3],)
+            else:
+                targets = self.codeset.reference_targets(code, kind)
+                nodes = tuple(
+                    dict.fromkeys(t for t, note in targets if not own or note.origin == code)
+                )
+            self._tabular[key] = nodes
+        return nodes
+
+    def roots(self, expr: SetExpr, bound: Mapping[str, str]) -> tuple[str, ...]:
+        """The nodes of a set expression, given the codes bound to ?names."""
+        nodes: list[str] = []
+        for term in expr:
+            if isinstance(term, Written):
+                nodes += self.written(term)
+            elif isinstance(term, Named):
+                if term.name not in self.definitions:
+                    raise UnknownName(term.name)
+                nodes += self.roots(self.definitions[term.name].members, bound)
+            elif isinstance(term, FromTabular):
+                nodes += self.tabular(bound[term.var], term.kind, term.own)
+        return tuple(dict.fromkeys(nodes))
+
+    def root_set(self, expr: SetExpr, bound: Mapping[str, str]) -> frozenset[str]:
+        """`roots` as a set, cached for the codes bound to the ?names the set depends on."""
+        key = (id(expr), *(bound[t.var] for t in expr if isinstance(t, FromTabular)))
+        roots = self._root_sets.get(key)
+        if roots is None:
+            roots = self._root_sets[key] = frozenset(self.roots(expr, bound))
+        return roots
+
+    def lineage(self, code: str) -> frozenset[str]:
+        """The code and its ancestors: it belongs to a set when these meet the set's roots."""
+        lineage = self._lineage.get(code)
+        if lineage is None:
+            lineage = self._lineage[code] = frozenset((code, *self.codeset.ancestors(code)))
+        return lineage
+
+    def contains(self, expr: SetExpr, code: str, bound: Mapping[str, str]) -> bool:
+        """Whether `code` is at or below a node of the set."""
+        return not self.lineage(code).isdisjoint(self.root_set(expr, bound))
+
+    def flag(self, code: str, flag: str) -> bool:
+        """billable, header (not billable), manifestation, unspecified; False for unknown codes."""
+        node = self.codeset.get(code)
+        if node is None:
+            return False
+        if flag == "billable":
+            return node.billable
+        if flag == "header":
+            return not node.billable
+        if flag == "manifestation":
+            # I.A.13: manifestation codes are titled "in diseases classified elsewhere".
+            return "classified elsewhere" in node.title.lower()
+        return bool(_UNSPECIFIED.search(node.title))
+
+    def note_text(self, code: str, kind: NoteKind, own: bool = False) -> str:
+        """The texts of a code's notes of one kind, for edit messages."""
+        if code not in self.codeset:
+            return ""
+        notes = self.codeset.applicable_notes(code, (kind,))
+        return "; ".join(a.note.text for a in notes if not own or a.origin == code)
