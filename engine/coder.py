@@ -13,15 +13,17 @@ from medcode.terminology import CodeSet, NoteKind
 from medcode.terminology.cache import package_version
 from medcode.terminology.lexicon import Lexicon, LexiconEntry, normalize_tokens
 
-from .code_rules import CodeRules
 from .pipeline import build_pipeline
 from .policy import RULES_DIR, SETTINGS, AssertionPolicy
 from .result import CodedCode, CodingResult, Evidence, ExcludedCode, Query
+from .rulelang import Encounter, Fact, Outcome, RuleBook, RuleEngine
 from .specificity import SpecificityWalker, content_words, head_words
 
 # Notes are processed in chunks cut at line ends, so memory stays bounded on huge inputs.
 CHUNK_CHARS = 20_000
 MAX_CHARS = 20_000_000
+# Words that never tell one additional code from another.
+_FILLER_WORDS = frozenset({"unspecified", "other", "specified"})
 # Sections whose diagnoses are the provider's conclusions: they lead the sequence.
 CONCLUSION_SECTIONS = frozenset(
     {"discharge_diagnoses", "assessment_and_plan", "assessment", "problem_list", "plan"}
@@ -70,14 +72,14 @@ class _Candidate:
 class Coder:
     """The coding engine: load once, then `code(text)` many times (thread-compatible reads)."""
 
-    def __init__(self, tabular: str | None = None):
+    def __init__(self, tabular: str | None = None, rules: RuleBook | None = None):
         self.nlp = build_pipeline(tabular)
         matcher = self.nlp.get_pipe("medcode_concepts")
         self.codeset: CodeSet = matcher.codeset
         self.lexicon: Lexicon = matcher.lexicon
         self.walker = SpecificityWalker(self.codeset)
         self.policy = AssertionPolicy(self.codeset)
-        self.code_rules = CodeRules(self.codeset)
+        self.rules = RuleEngine(self.codeset, rules)
         self.versions = {
             "engine": package_version(),
             "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
@@ -86,6 +88,12 @@ class Coder:
 
     def code(self, text: str, *, document: str = "-", setting: str = "inpatient") -> CodingResult:
         """Code one note. `setting` decides the policy for uncertain diagnoses (II.H / IV.H)."""
+        return self.code_traced(text, document=document, setting=setting)[0]
+
+    def code_traced(
+        self, text: str, *, document: str = "-", setting: str = "inpatient"
+    ) -> tuple[CodingResult, Outcome]:
+        """`code`, plus what the rule packs did (every firing), for rule tests and audits."""
         if setting not in SETTINGS:
             raise InputError(f"unknown setting {setting!r} (inpatient or outpatient)")
         if len(text) > MAX_CHARS:
@@ -93,8 +101,8 @@ class Coder:
         mentions = [m for offset, doc in self._docs(text) for m in self._mentions(doc, offset)]
         candidates = [self._candidate(m, setting) for m in mentions]
         self._combine(candidates)
-        self.code_rules.apply(candidates)
-        return self._result(document, setting, candidates)
+        outcome = self.rules.run(self._encounter(candidates, setting, text), self._supported)
+        return self._result(document, setting, candidates, outcome), outcome
 
     # -- text -> mentions --------------------------------------------------------------------
 
@@ -206,6 +214,19 @@ class Coder:
             }
         )
         code, action, reason = specific.code, decision.action, mention.assertion
+        service = self.policy.incidental_service(code, mention.section)
+        if action == "code" and service is not None:
+            action, reason = "exclude", f"not the reason for the encounter ({service.citation})"
+            trace.append(
+                {
+                    "step": "policy",
+                    "setting": setting,
+                    "assertion": mention.assertion,
+                    "action": service.action,
+                    "citation": service.citation,
+                    "source": service.source,
+                }
+            )
         missing = specific.missing
         if action in ("family", "history"):
             z_code, row = self.policy.history_code(code, action)
@@ -293,39 +314,87 @@ class Coder:
         targets = self.codeset.reference_targets(code, NoteKind.USE_ADDITIONAL_CODE)
         return any(self.codeset.is_below(other, target) for target, _ in targets)
 
-    # -- candidates -> result ----------------------------------------------------------------
+    # -- candidates -> rules -> result -----------------------------------------------------
 
-    def _result(self, document: str, setting: str, candidates: list[_Candidate]) -> CodingResult:
-        kept: dict[str, list[_Candidate]] = {}
+    def _encounter(self, candidates: list[_Candidate], setting: str, text: str) -> Encounter:
+        """One fact per code to report, in first sequence: conclusions, then note order."""
+        groups: dict[str, list[_Candidate]] = {}
         for c in candidates:
             if c.action == "code":
-                kept.setdefault(c.code, []).append(c)
-        order = sorted(kept, key=lambda code: self._sequence_key(code, kept[code]))
-        codes, queries = [], []
-        for position, code in enumerate(order, 1):
-            group = kept[code]
-            first = group[0]
-            evidence = tuple(c.mention.evidence() for c in group)
-            trace = (*first.trace, {"step": "sequence", "position": position})
-            codes.append(
-                CodedCode(
+                groups.setdefault(c.code, []).append(c)
+        facts = []
+        for code, group in sorted(groups.items(), key=lambda item: _sequence_key(item[1])):
+            assertions = [c.mention.assertion for c in group]
+            facts.append(
+                Fact(
                     code,
-                    self.codeset.node(code).title,
-                    position,
-                    _confidence(group),
-                    evidence,
-                    trace,
+                    "affirmed" if "affirmed" in assertions else assertions[0],
+                    group[0].mention.section,
+                    "note",
+                    frozenset().union(*(c.mention.sentence_words for c in group)),
+                    group,
                 )
             )
-            if all(c.missing for c in group):
+        return Encounter(facts, setting, text=text)
+
+    def _supported(self, roots: tuple[str, ...], fact: Fact) -> str | None:
+        """The code under `roots` that the words around `fact` support, or None.
+
+        The roots are siblings for this choice (N18.1-N18.6 for "stage of CKD"): a root is
+        supported by a word of the note, beyond the fact's own title, that sets it or a code
+        below it apart from the others ("3a" for N18.31); then the walk goes as deep as the
+        words allow. Numbers of the fact's own title never count: "type 2" is not "stage 2".
+        """
+        own = content_words(self.codeset.node(fact.code).title)
+        words = fact.words - {w for w in own if w.isdigit()}
+        telling = fact.words - own  # words of the note beyond what the code itself says
+        common = frozenset.intersection(*(self.walker.words(r) for r in roots)) | _FILLER_WORDS
+
+        def support(root: str) -> int:
+            keys = (root, *self.codeset.descendants(root))
+            return max(len((self.walker.words(k) - common) & telling) for k in keys)
+
+        ranked = sorted(roots, key=lambda r: (-support(r), r))
+        if not ranked or support(ranked[0]) == 0:
+            return None
+        specific = self.walker.most_specific(ranked[0], words | self.walker.words(ranked[0]))
+        return specific.code if self.codeset.node(specific.code).billable else None
+
+    def _result(
+        self, document: str, setting: str, candidates: list[_Candidate], outcome: Outcome
+    ) -> CodingResult:
+        codes, queries = [], []
+        for position, fact in enumerate(outcome.encounter.active, 1):
+            group = _group(fact)
+            evidence = tuple(c.mention.evidence() for c in group)
+            trace = (
+                *(group[0].trace if fact.handle else ()),
+                *fact.steps,
+                {"step": "sequence", "position": position},
+            )
+            confidence = _confidence(group) if fact.handle else "medium"
+            title = self.codeset.node(fact.code).title
+            codes.append(CodedCode(fact.code, title, position, confidence, evidence, trace))
+            first = group[0]
+            if fact.handle and fact.code == first.code and all(c.missing for c in group):
                 queries += [
-                    Query(code, missing, _question(self.codeset, code, missing, first), evidence)
-                    for missing in first.missing
+                    Query(fact.code, m, _question(self.codeset, fact.code, m, first), evidence)
+                    for m in first.missing
                 ]
-        excluded = {}
+        for q in outcome.queries:
+            title = self.codeset.node(q.code).title
+            question = f"Please document the {q.missing} for {q.code} ({title})."
+            evidence = tuple(c.mention.evidence() for c in _group(q.fact))
+            queries.append(Query(q.code, q.missing, question, evidence))
+        reported = set(outcome.codes)
+        excluded: dict[tuple[str, str], list[tuple[_Candidate, tuple]]] = {}
         for c in candidates:
-            if c.action != "code" and c.code not in kept:
-                excluded.setdefault((c.code, c.reason), []).append(c)
+            if c.action != "code" and c.code not in reported:
+                excluded.setdefault((c.code, c.reason), []).append((c, ()))
+        for fact in outcome.encounter.facts:
+            if not fact.active and fact.code not in reported:
+                for c in _group(fact):
+                    excluded.setdefault((fact.code, fact.reason), []).append((c, fact.steps))
         return CodingResult(
             document,
             self.codeset.provenance.fy,
@@ -335,20 +404,28 @@ class Coder:
                 ExcludedCode(
                     code,
                     reason,
-                    tuple(c.mention.evidence() for c in group),
-                    tuple(group[0].trace),
+                    tuple(c.mention.evidence() for c, _ in group),
+                    (*group[0][0].trace, *group[0][1]),
                 )
                 for (code, reason), group in excluded.items()
             ),
+            edits=tuple(outcome.edits),
             queries=tuple(queries),
             versions=self.versions,
         )
 
-    def _sequence_key(self, code: str, group: list[_Candidate]) -> tuple[int, int, int]:
-        """Conclusions first, manifestation codes never first, then order in the note."""
-        manifestation = "in diseases classified elsewhere" in self.codeset.node(code).title
-        concluded = any(c.mention.section in CONCLUSION_SECTIONS for c in group)
-        return (int(manifestation), int(not concluded), min(c.mention.start for c in group))
+
+def _group(fact: Fact) -> list[_Candidate]:
+    """The candidates behind a fact; for a code a rule added, those of the codes it matched."""
+    if fact.handle:
+        return fact.handle
+    return [c for origin in fact.origin for c in _group(origin)]
+
+
+def _sequence_key(group: list[_Candidate]) -> tuple[int, int]:
+    """Conclusions first, then order in the note (rules resequence after this)."""
+    concluded = any(c.mention.section in CONCLUSION_SECTIONS for c in group)
+    return (int(not concluded), min(c.mention.start for c in group))
 
 
 def _assertion(span: Span, section: str | None) -> str:

@@ -45,7 +45,10 @@ def test_code_json_follows_the_contract(capsys: pytest.CaptureFixture[str]) -> N
     assert {"step": "sequence", "position": 1} in first["trace"]
     excluded = {(e["code"], e["reason"]) for e in result["excluded"]}
     assert ("J18.9", "negated") in excluded
-    assert ("R06.02", "integral to E11.65, I50.23 (I.B.5)") in excluded
+    assert (
+        "R06.02",
+        "Circulatory and respiratory symptoms integral to the diagnosis: I50.23 (I.B.5)",
+    ) in excluded
     assert result["versions"]["code_set"].startswith("FY2026 ")
 
 

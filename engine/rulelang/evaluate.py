@@ -382,7 +382,7 @@ class Evaluator:
         if isinstance(action, Drop):
             fact = binding[action.var]
             fact.active = False
-            fact.reason = f"{rule.title} ({rule.citation})" if rule.citation else rule.title
+            fact.reason = _reason(rule, [f.code for f in binding.values() if f is not fact])
             return [fact]
         if isinstance(action, Replace):
             return self._replace(rule, binding[action.var], action.code.text, encounter)
@@ -418,7 +418,7 @@ class Evaluator:
     def _replace(rule: Rule, fact: Fact, code: str, encounter: Encounter) -> list[Fact]:
         if any(f.code == code and f is not fact for f in encounter.active):
             fact.active = False
-            fact.reason = f"replaced by {code}, already reported ({rule.citation})"
+            fact.reason = _reason(rule, [code])
         else:
             fact.code = code
         return [fact]
@@ -468,6 +468,12 @@ class Evaluator:
             return self.sets.note_text(fact.code, MESSAGE_FIELDS[field_name], own)
 
         return _PLACEHOLDER.sub(fill, message)
+
+
+def _reason(rule: Rule, others: list[str]) -> str:
+    """Why a code was dropped: "Hyperglycemia is part of diabetes: E11.65 (I.B.5)"."""
+    reason = f"{rule.title}: {', '.join(others)}" if others else rule.title
+    return f"{reason} ({rule.citation})" if rule.citation else reason
 
 
 def _unsettled(codes: list[str]) -> Edit:
