@@ -41,6 +41,10 @@ class AssertionPolicy:
         text = POLICY_FILE.read_text(encoding="utf-8")
         self.table = yaml.safe_load(text)
         self.lines = _lines_of(text)
+        services = self.table.get("reason_for_encounter_only", {}).get("codes", "")
+        self._services = tuple(
+            t for ref in parse_references(services) for t in codeset.resolve(ref)
+        )
         lines = HISTORY_FILE.read_text(encoding="utf-8").splitlines()
         row_lines = [i + 1 for i, line in enumerate(lines) if line.startswith("- ")]
         self.history = [
@@ -55,6 +59,17 @@ class AssertionPolicy:
             )
             for row, line in zip(yaml.safe_load("\n".join(lines)), row_lines, strict=True)
         ]
+
+    def incidental_service(self, code: str, section: str | None) -> PolicyDecision | None:
+        """The decision not to code a service (counseling) outside the reason for the
+        encounter, or None when the code is not such a service or is that reason."""
+        rule = self.table.get("reason_for_encounter_only")
+        if not rule or section in rule["sections"]:
+            return None
+        if not any(self.codeset.is_below(code, target) for target in self._services):
+            return None
+        line = self.lines["reason_for_encounter_only", "codes"]
+        return PolicyDecision("exclude", rule["citation"], f"rules/{POLICY_FILE.name}:{line}")
 
     def decide(self, setting: str, assertion: str) -> PolicyDecision:
         rule = self.table[setting][assertion]

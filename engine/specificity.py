@@ -9,18 +9,23 @@ from dataclasses import dataclass
 from medcode.terminology import CodeSet, NoteKind
 from medcode.terminology.lexicon import normalize_tokens
 
-# Words that carry no distinction between sibling codes.
+# Words that carry no distinction between sibling codes ("diabetic" qualifies every diabetes
+# complication title; the complication's own word makes the distinction).
 _FILLER = frozenset(
-    ["of", "the", "and", "or", "in", "a", "an", "to", "for", "by", "as", "at", "is", "be", "with"]
+    {"of", "the", "and", "or", "in", "a", "an", "to", "for", "by", "as", "at", "is", "be"}
+    | {"with", "diabetic"}
 )
 # Words of the fallback child a coder picks when the note says nothing more.
-_DEFAULT_WORDS = frozenset({"unspecified", "without", "complication", "nos", "site", "organism"})
+_DEFAULT_WORDS = frozenset(
+    {"unspecified", "without", "complication", "nos", "site", "organism", "uncomplicated"}
+)
 _PARENS = re.compile(r"\([^()]*\)")
 # Phrases of a title that name the default, not a distinction: "not specified as recurrent",
 # "not intractable", "not elsewhere classified". They read as "unspecified".
 _DEFAULT_PHRASES = re.compile(
     r"\bnot (?:elsewhere classified|otherwise specified|specified as \w+|intractable)\b"
-    r"|\bunspecified (?:part|site|ligament|region|level|location) of\b",
+    r"|\bunspecified (?:part|site|ligament|region|level|location) of\b"
+    r"|\bunspecified as (?:to )?\w+ (?:or|versus) \w+",  # "unspecified as acute or chronic"
     re.I,
 )
 # "Other" and "Other specified" children are the Index default only when no "unspecified" one is.
@@ -68,7 +73,7 @@ class SpecificityWalker:
     def __init__(self, codeset: CodeSet):
         self.codeset = codeset
         self._words: dict[str, frozenset[str]] = {}
-        self._with: dict[str, bool] = {}
+        self._with: dict[str, int] = {}
 
     def words(self, key: str) -> frozenset[str]:
         """The title's words, and `=CODE` for each code its "use additional code" notes ask
@@ -82,26 +87,27 @@ class SpecificityWalker:
             }
         return words
 
-    def _asserts_with(self, key: str) -> bool:
-        """Whether the title adds a "with ..." clause to its parent's: "with unspecified
-        complications" still documents a complication, "without complications" does not."""
-        flags = self._with.get(key)
-        if flags is None:
-            flags = self._with[key] = "with" in normalize_tokens(
-                _PARENS.sub(" ", self.codeset.node(key).title)
-            )
-        return flags
+    def _with_clauses(self, key: str) -> int:
+        """How many "with ..." clauses the title has: "with unspecified complications" still
+        documents a complication, "without complications" does not."""
+        count = self._with.get(key)
+        if count is None:
+            tokens = normalize_tokens(_PARENS.sub(" ", self.codeset.node(key).title))
+            count = self._with[key] = tokens.count("with")
+        return count
 
-    def _default_rank(self, key: str, parent: str) -> tuple[int, int, int, int]:
-        """The Index default when the note says nothing more: fewest words beyond
-        "unspecified"/"without", no added "with" clause, "unspecified" before "other"."""
+    def _default_rank(self, key: str, parent: str) -> tuple[int, int, int, int, int]:
+        """The Index default when the note says nothing more: no added "with" clause; a child
+        that says "unspecified"/"without" where its parent does not; fewest other words
+        ("other" is no distinction); "unspecified" before "other"."""
         words, parent_words = self.words(key), self.words(parent)
-        extra = words - parent_words - _DEFAULT_WORDS - _OTHER_WORDS
+        new = words - parent_words
         return (
-            len(extra),
-            int(self._asserts_with(key) and not self._asserts_with(parent)),
+            int(self._with_clauses(key) > self._with_clauses(parent)),
+            0 if new & _DEFAULT_WORDS else 1,
+            len(new - _DEFAULT_WORDS - _OTHER_WORDS),
+            int("other" in new),
             0 if words & _DEFAULT_WORDS else 1,
-            int("other" in words - parent_words),
         )
 
     def _support(self, key: str, parent_words: frozenset[str], context: Set[str]) -> int:
