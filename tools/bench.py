@@ -47,14 +47,16 @@ class Plan:
 FULL = Plan("full", phrases=None, pairs=10_000, lookup=200, codiesp=None, speed_notes=200)
 QUICK = Plan("quick", phrases=2_000, pairs=1_000, lookup=10, codiesp=100, speed_notes=0)
 
-# Quick-run floors, a few points under the full run of 2026-11-26 (docs/bench.json), so that a
-# regression fails CI while sampling noise does not. Paths into the results JSON.
+# Quick-run floors, a few points under what the quick samples scored on 2026-11-26 (descriptions
+# 100%, inclusion terms 99.55%, pairs 99.0%, search 10/10, CodiEsp category F1 0.299; the full
+# run is in docs/bench.json), so that a regression fails CI and engine work in progress does not.
 FLOORS: dict[tuple[str, ...], float] = {
     ("phrases", "descriptions", "exact_pct"): 99.0,
-    ("phrases", "inclusion_terms", "exact_pct"): 90.0,
-    ("pairs", "success_pct"): 90.0,
+    ("phrases", "inclusion_terms", "exact_pct"): 97.0,
+    ("pairs", "success_pct"): 97.0,
     ("lookup", "descriptions", "medcode", "exact_pct"): 80.0,
-    ("codiesp", "category", "f1"): 0.30,
+    ("codiesp", "exact", "f1"): 0.18,
+    ("codiesp", "category", "f1"): 0.25,
 }
 
 

