@@ -164,8 +164,7 @@ class Coder:
         for other in sent.ents:
             if other != span and not other._.is_negated:
                 key = other._.lexicon_entries[0].key
-                words |= content_words(self.codeset.node(key).title)
-                words |= self.walker.code_words(key)
+                words |= self.walker.concept_words(key) | self.walker.code_words(key)
         return frozenset(words)
 
     # -- mention -> candidate code -----------------------------------------------------------

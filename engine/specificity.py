@@ -28,6 +28,7 @@ _DEFAULT_PHRASES = re.compile(
     r"|\bunspecified as (?:to )?\w+ (?:or|versus) \w+",  # "unspecified as acute or chronic"
     re.I,
 )
+_GENERIC = frozenset({"disease", "disorder", "syndrome", "condition", "other", "unspecified"})
 # "Other" and "Other specified" children are the Index default only when no "unspecified" one is.
 _OTHER_WORDS = frozenset({"other", "specified"})
 # Axes along which siblings differ, named for provider queries.
@@ -125,6 +126,11 @@ class SpecificityWalker:
         own = frozenset(normalize_tokens(term))
         scores = [self._support(k, own, context) for k in keys]
         return keys[scores.index(max(scores))]
+
+    def concept_words(self, key: str) -> frozenset[str]:
+        """The words a concept of the sentence lends the walk of another ("CKD": chronic,
+        kidney); generic nouns ("disease" of GERD) would support unrelated complications."""
+        return content_words(self.codeset.node(key).title) - _GENERIC
 
     def code_words(self, key: str) -> frozenset[str]:
         """The context words of a concept coded in the sentence: its node and ancestors."""

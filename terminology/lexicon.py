@@ -166,17 +166,28 @@ def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexic
     """Compile the lexicon: curated files, the Tabular, and any extra entries (CMS Index)."""
     rows: list[tuple] = []
     terms: dict[tuple[str, ...], list[int]] = {}
+    # (term, row) pairs reached only by dropping "unspecified"/"NOS"/"without foreign body":
+    # the node whose own title the words are ("Osteoarthritis of knee", M17) comes first, so
+    # that the walk can still use the note's words (M17.11), not its unspecified child (M17.9).
+    defaulted: set[tuple[tuple[str, ...], int]] = set()
     for entry in (*read_curated(codeset), *tabular_entries(codeset), *extra):
         rows.append((entry.key, entry.source, entry.origin, entry.term, entry.case_sensitive))
+        row = len(rows) - 1
         texts = [entry.term] if entry.source == "curated" else set(_variants(entry.term))
+        as_written = {normalize_tokens(entry.term), normalize_tokens(_PARENS.sub(" ", entry.term))}
         for text in texts:
             tokens = tuple(sys.intern(t) for t in normalize_tokens(text))
             ids = terms.setdefault(tokens, [])
-            if tokens and len(rows) - 1 not in ids:
-                ids.append(len(rows) - 1)
+            if tokens and row not in ids:
+                ids.append(row)
+                if tokens not in as_written:
+                    defaulted.add((tokens, row))
 
-    def rank(i: int) -> tuple[int, bool]:
-        key, source = rows[i][:2]
-        return SOURCE_RANK[source], not codeset.node(key).billable
+    def ranked(tokens: tuple[str, ...], ids: list[int]) -> tuple[int, ...]:
+        def rank(i: int) -> tuple[int, bool, bool]:
+            key, source = rows[i][:2]
+            return SOURCE_RANK[source], (tokens, i) in defaulted, not codeset.node(key).billable
 
-    return Lexicon({t: tuple(sorted(ids, key=rank)) for t, ids in terms.items() if t}, rows)
+        return tuple(sorted(ids, key=rank))
+
+    return Lexicon({t: ranked(t, ids) for t, ids in terms.items() if t}, rows)

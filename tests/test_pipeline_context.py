@@ -1,0 +1,94 @@
+"""Context, sections and history: what a coder reads around a diagnosis."""
+
+from __future__ import annotations
+
+import pytest
+
+from medcode.engine.coder import Coder
+from medcode.terminology import CodeSet
+
+
+@pytest.fixture(scope="module")
+def coder(codeset: CodeSet) -> Coder:
+    return Coder()
+
+
+def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
+    return [c.code for c in coder.code(text, setting=setting).codes]
+
+
+@pytest.mark.parametrize(
+    ("text", "setting", "expected"),
+    [
+        # hypothetical triggers after the condition
+        (
+            "Hospital Course: Enoxaparin for DVT prophylaxis.\nDischarge Diagnoses: CAP.",
+            "inpatient",
+            ["J18.9"],
+        ),
+        (
+            "Assessment: T2DM.\nPlan: reviewed how to treat hypoglycemia if it occurs.",
+            "outpatient",
+            ["E11.9"],
+        ),
+        # a relative's possessive is family history
+        ("Assessment: Prediabetes, given father's diabetes.", "outpatient", ["R73.03", "Z83.3"]),
+        # resolved during the stay is coded; resolved before the visit is history
+        (
+            "Discharge Diagnoses:\n1. UTI\n2. Acute kidney injury, resolved",
+            "inpatient",
+            ["N39.0", "N17.9"],
+        ),
+        ("Assessment: Pneumonia, resolved.", "outpatient", ["Z87.01"]),
+        # words under a negation do not make a code specific
+        (
+            "Discharge Diagnoses: Acute appendicitis, no perforation or abscess.",
+            "inpatient",
+            ["K35.80"],
+        ),
+        # "both" is bilateral
+        ("Assessment: Carpal tunnel syndrome of both wrists.", "outpatient", ["G56.03"]),
+    ],
+)
+def test_context_decides_what_is_coded(
+    coder: Coder, text: str, setting: str, expected: list[str]
+) -> None:
+    assert codes(coder, text, setting) == expected
+
+
+def test_past_history_list_codes_chronic_conditions_and_history_codes(coder: Coder) -> None:
+    text = "Past Medical History: HTN, T2DM, GERD.\nAssessment: Acute bronchitis."
+    assert codes(coder, text) == ["J20.9", "I10", "E11.9", "K21.9"]
+    text = (
+        "Past Medical History: history of DVT, prior MI, former smoker.\n"
+        "Assessment: Acute bronchitis."
+    )
+    assert codes(coder, text) == ["J20.9", "Z86.718", "I25.2", "Z87.891"]
+
+
+def test_past_injury_is_not_coded_as_current(coder: Coder) -> None:
+    text = "Past Medical History: right wrist fracture.\nAssessment: Acute bronchitis."
+    assert codes(coder, text) == ["J20.9"]
+
+
+def test_counseling_is_coded_only_as_the_reason_for_the_visit(coder: Coder) -> None:
+    assert codes(coder, "Assessment: Hyperlipidemia - diet counseling.") == ["E78.5"]
+    assert codes(coder, "Reason for visit: dietary counseling.") == ["Z71.3"]
+    result = coder.code("Assessment: Hyperlipidemia - diet counseling.", setting="outpatient")
+    assert [(e.code, e.reason) for e in result.excluded] == [
+        ("Z71.3", "not the reason for the encounter (I.C.21.c.10)")
+    ]
+
+
+def test_less_specific_mention_of_the_same_fracture_folds_into_the_specific_one(
+    coder: Coder,
+) -> None:
+    text = (
+        "HPI: 6 weeks after fixation of right femoral neck fracture.\n"
+        "Assessment: Right femoral neck fracture, subsequent encounter, routine healing."
+    )
+    result = coder.code(text, setting="outpatient")
+    assert [c.code for c in result.codes] == ["S72.001D"]
+    assert [(e.code, e.reason) for e in result.excluded] == [
+        ("S72.001A", "documented more specifically as S72.001D")
+    ]
