@@ -11,9 +11,10 @@ from spacy.tokens import Doc, Span
 
 from medcode.terminology import CodeSet, NoteKind
 from medcode.terminology.cache import package_version
-from medcode.terminology.lexicon import Lexicon, LexiconEntry, normalize_tokens
+from medcode.terminology.lexicon import Lexicon, LexiconEntry
 
 from .pipeline import build_pipeline
+from .pipeline.sentences import SentenceIndex
 from .policy import RULES_DIR, SETTINGS, AssertionPolicy
 from .result import CodedCode, CodingResult, Evidence, ExcludedCode, Query
 from .rulelang import Encounter, Fact, Outcome, RuleBook, RuleEngine
@@ -117,6 +118,7 @@ class Coder:
             offset = end
 
     def _mentions(self, doc: Doc, offset: int) -> Iterator[Mention]:
+        sentences = SentenceIndex(doc)
         for span in doc.ents:
             section = span._.section_category
             yield Mention(
@@ -135,33 +137,19 @@ class Coder:
                     for m in span._.modifiers
                 ),
                 span._.lexicon_entries,
-                self._context_words(span),
-                offset + span.sent.start_char,
+                self._context_words(span, sentences),
+                offset + doc[sentences.bounds(span)[0]].idx,
             )
 
-    def _context_words(self, span: Span) -> frozenset[str]:
+    def _context_words(self, span: Span, sentences: SentenceIndex) -> frozenset[str]:
         """The sentence's words, plus the title words and codes of the other concepts in it
         ("CKD" brings "chronic kidney disease"), so that "T2DM with CKD" supports E11.22.
         Words a negation covers are left out ("no perforation or abscess" supports nothing),
         and "both" reads as "bilateral"."""
-        sent = span.sent
-        doc = span.doc
-        negated: set[int] = set()
-        graph = doc._.context_graph if doc.has_extension("context_graph") else None
-        for modifier in graph.modifiers if graph is not None else ():
-            first, end = modifier.scope_span  # token offsets
-            if modifier.category == "NEGATED_EXISTENCE" and sent.start <= first < sent.end:
-                negated.update(range(first, end))
-        negated.difference_update(range(span.start, span.end))
-        words = {
-            word
-            for token in sent
-            if token.i not in negated
-            for word in normalize_tokens(token.text)
-        }
+        words = set(sentences.words(span))
         if "both" in words:
             words.add("bilateral")
-        for other in sent.ents:
+        for other in sentences.ents(span):
             if other != span and not other._.is_negated:
                 key = other._.lexicon_entries[0].key
                 words |= self.walker.concept_words(key) | self.walker.code_words(key)
