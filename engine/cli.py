@@ -37,8 +37,14 @@ def _format_option(parser: argparse.ArgumentParser, *choices: str) -> None:
     parser.add_argument("--format", choices=("text", *choices), default="text")
 
 
+def _rules_action(args: argparse.Namespace) -> int:
+    from . import rule_commands
+
+    return {"lint": rule_commands.rules_lint, "test": rule_commands.rules_test}[args.action](args)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from . import commands
+    from . import commands, rule_commands
 
     parser = _Parser(prog="medcode", description="Deterministic ICD-10-CM coding engine.")
     parser.add_argument("--version", action="version", version=f"medcode {package_version()}")
@@ -76,6 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("terminology", commands.terminology_info, "facts about the loaded code set")
     p.add_argument("action", choices=("info",))
     _format_option(p, "json")
+    _terminology_options(p)
+
+    # Rules: claim-scrubber mode and the rule authors' tools (docs/RULES.md).
+    p = command("check", rule_commands.check, "rule edits on a set of codes (claim scrubber)")
+    p.add_argument("codes", nargs="+", metavar="CODE")
+    p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
+    p.add_argument("--age", type=int, metavar="N")
+    p.add_argument("--sex", choices=("F", "M"))
+    p.add_argument(
+        "--rules", nargs="+", metavar="PATH", help="rule files or folders (default: shipped packs)"
+    )
+    _format_option(p, "json")
+    _terminology_options(p)
+
+    p = command("rules", _rules_action, "lint or test rule packs")
+    p.add_argument("action", choices=("lint", "test"))
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH", help="rule files or folders (default: rules/)"
+    )
     _terminology_options(p)
 
     # Audit: replay a recorded result, explain one code (docs/AUDIT.md).

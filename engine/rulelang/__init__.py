@@ -16,11 +16,24 @@ from .parser import RuleSyntaxError
 from .sets import CodeSets
 
 
+class InvalidRules(ValueError):
+    """Rules that parse but fail the checks of `medcode rules lint`."""
+
+
 class RuleEngine:
-    """A rule book bound to a code set; `run` is safe to call from many threads."""
+    """A rule book bound to a code set, checked as `medcode rules lint` checks it; `run` is
+    safe to call from many threads."""
 
     def __init__(self, codeset: CodeSet, book: RuleBook | None = None):
+        from .lint import check_packs
+
         self.book = book if book is not None else RuleBook.load()
+        findings = check_packs(self.book.packs, codeset)
+        if findings:
+            more = f" (and {len(findings) - 1} more; run `medcode rules lint`)"
+            raise InvalidRules(
+                f"{findings[0].at}: {findings[0].message}" + more * (len(findings) > 1)
+            )
         self.sets = CodeSets(codeset, self.book.definitions)
         self.evaluator = Evaluator(self.book.rules, self.sets)
 
@@ -33,6 +46,7 @@ __all__ = [
     "CodeSets",
     "Encounter",
     "Fact",
+    "InvalidRules",
     "Outcome",
     "RuleBook",
     "RuleEngine",

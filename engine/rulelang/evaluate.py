@@ -31,11 +31,9 @@ from .model import (
     RaiseEdit,
     Remark,
     Replace,
+    Resequence,
     Rule,
     SetExpr,
-)
-from .model import (
-    Sequence as Resequence,
 )
 from .sets import CodeSets
 
@@ -118,7 +116,8 @@ class Outcome:
         kept = [
             (edit, facts)
             for edit, facts in zip(self.edits, self.edit_facts, strict=True)
-            if all(f.active for f in facts) and tuple(f.code for f in facts) == edit.codes
+            if not facts  # about the run itself
+            or (all(f.active for f in facts) and tuple(f.code for f in facts) == edit.codes)
         ]
         self.edits = [edit for edit, _ in kept]
         self.edit_facts = [facts for _, facts in kept]
@@ -335,6 +334,7 @@ class Evaluator:
         for action in rule.actions:
             before = [f.code for f in encounter.active]
             described = describe(action, binding, self)
+            matched = {name: f.code for name, f in binding.items()}
             edits, queries = len(outcome.edits), len(outcome.queries)
             affected = self._act(rule, action, binding, outcome, seen_edits)
             after = [f.code for f in encounter.active]
@@ -347,7 +347,7 @@ class Evaluator:
                 "title": rule.title,
                 "citation": rule.citation,
                 "source": rule.at.source,
-                "matched": {name: f.code for name, f in binding.items()},
+                "matched": matched,
                 "action": described,
                 "before": before,
                 "after": after,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+import networkx as nx
 import yaml
 
 from medcode.terminology import CodeSet
@@ -18,6 +19,7 @@ from .model import (
     AddSupported,
     Ask,
     AttributeTest,
+    CodeFact,
     Drop,
     EncounterTest,
     FromTabular,
@@ -26,9 +28,9 @@ from .model import (
     RaiseEdit,
     Remark,
     Replace,
+    Resequence,
     Rule,
     RulePack,
-    Sequence,
     SetExpr,
     Written,
 )
@@ -65,7 +67,13 @@ def lint(paths: Iterable[Path], codeset: CodeSet) -> tuple[list[Finding], list[R
             packs.append(load_pack(path, display_path(path)))
         except RuleSyntaxError as exc:
             findings.append(Finding(exc.at, exc.message, exc.context))
-    findings += _duplicates(packs)
+    findings += check_packs(packs, codeset)
+    return sorted(findings, key=lambda f: (f.at.path, f.at.line, f.at.column)), packs
+
+
+def check_packs(packs: Sequence[RulePack], codeset: CodeSet) -> list[Finding]:
+    """Every check after parsing: codes, names, ?names, values, duplicates, loops."""
+    findings = _duplicates(packs)
     definitions = {d.name: d for p in packs for d in p.definitions}
     checker = _RuleChecker(CodeSets(codeset, definitions), section_names())
     for pack in packs:
@@ -73,10 +81,50 @@ def lint(paths: Iterable[Path], codeset: CodeSet) -> tuple[list[Finding], list[R
             findings += checker.set_expr(definition.members, set())
         for rule in pack.rules:
             findings += checker.rule(rule)
-    return sorted(findings, key=lambda f: (f.at.path, f.at.line, f.at.column)), packs
+    findings += _cycles([r for p in packs for r in p.rules], checker.sets)
+    return sorted(findings, key=lambda f: (f.at.path, f.at.line, f.at.column))
 
 
-def _duplicates(packs: list[RulePack]) -> list[Finding]:
+def _cycles(rules: list[Rule], sets: CodeSets) -> list[Finding]:
+    """Rules that may fire forever: each adds a code that the next one removes, round a loop
+    (at run time the evaluator stops them after a fixed number of firings)."""
+    graph = nx.DiGraph()
+    for number, rule in enumerate(rules):
+        added = [a.code.text for a in rule.actions if isinstance(a, Add | Replace)]
+        for other_number, other in enumerate(rules):
+            if any(
+                sets.contains(members, code, {})
+                for code in added
+                if code in sets.codeset
+                for members in _removed_sets(other, sets)
+            ):
+                graph.add_edge(number, other_number)
+    findings = []
+    for cycle in sorted(nx.simple_cycles(graph), key=lambda c: (len(c), sorted(c))):
+        cycle = cycle[cycle.index(min(cycle)) :] + cycle[: cycle.index(min(cycle))]
+        loop = " -> ".join(rules[n].id for n in [*cycle, cycle[0]])
+        message = f"rules may fire forever: {loop} (each adds a code the next one removes)"
+        findings.append(Finding(rules[cycle[0]].at, message))
+    return findings
+
+
+def _removed_sets(rule: Rule, sets: CodeSets) -> list[SetExpr]:
+    """The written sets (defined names only) of the codes a rule drops or replaces."""
+    removed = {a.var for a in rule.actions if isinstance(a, Drop | Replace)}
+    return [
+        lit.atom.members
+        for lit in rule.condition
+        if isinstance(lit.atom, CodeFact)
+        and lit.atom.var in removed
+        and lit.atom.members
+        and all(
+            isinstance(t, Written) or (isinstance(t, Named) and t.name in sets.definitions)
+            for t in lit.atom.members
+        )
+    ]
+
+
+def _duplicates(packs: Sequence[RulePack]) -> list[Finding]:
     findings = []
     rules: dict[str, Location] = {}
     names: dict[str, Location] = {}
@@ -223,7 +271,7 @@ def _shape(atom: object) -> tuple:
 def _action_vars(action: object) -> list[str]:
     if isinstance(action, AddSupported | Drop | Replace | Ask | Remark):
         return [action.var]
-    if isinstance(action, Sequence):
+    if isinstance(action, Resequence):
         return [action.var] + ([action.other] if action.other else [])
     return []
 
@@ -236,4 +284,4 @@ def _edits(action: object) -> list[RaiseEdit | Remark]:
     return []
 
 
-__all__ = ["Finding", "lint"]
+__all__ = ["Finding", "check_packs", "lint"]

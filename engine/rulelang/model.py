@@ -150,7 +150,7 @@ class Replace:
 
 
 @dataclass(frozen=True, slots=True)
-class Sequence:
+class Resequence:
     var: str
     position: str  # first | last | before
     other: str | None
@@ -175,7 +175,7 @@ class Remark:
     at: Location
 
 
-Action = Add | AddSupported | Drop | Replace | Sequence | RaiseEdit | Ask | Remark
+Action = Add | AddSupported | Drop | Replace | Resequence | RaiseEdit | Ask | Remark
 
 
 # -- packs ---------------------------------------------------------------------------------

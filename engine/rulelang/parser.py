@@ -28,9 +28,9 @@ from .model import (
     RaiseEdit,
     Remark,
     Replace,
+    Resequence,
     Rule,
     RulePack,
-    Sequence,
     Written,
 )
 
@@ -249,14 +249,14 @@ class _ToRules(Transformer):
         var, code = items
         return Replace(str(var), self._written(code), self._at(var))
 
-    def sequence_first(self, items: list) -> Sequence:
-        return Sequence(str(items[0]), "first", None, self._at(items[0]))
+    def sequence_first(self, items: list) -> Resequence:
+        return Resequence(str(items[0]), "first", None, self._at(items[0]))
 
-    def sequence_last(self, items: list) -> Sequence:
-        return Sequence(str(items[0]), "last", None, self._at(items[0]))
+    def sequence_last(self, items: list) -> Resequence:
+        return Resequence(str(items[0]), "last", None, self._at(items[0]))
 
-    def sequence_before(self, items: list) -> Sequence:
-        return Sequence(str(items[0]), "before", str(items[1]), self._at(items[0]))
+    def sequence_before(self, items: list) -> Resequence:
+        return Resequence(str(items[0]), "before", str(items[1]), self._at(items[0]))
 
     def edit(self, items: list) -> RaiseEdit:
         severity, message = items
@@ -311,17 +311,17 @@ def _caret(text: str, at: Location) -> str:
 
 def _syntax_error(exc: UnexpectedInput, text: str, path: str, parser: Lark) -> RuleSyntaxError:
     line, column = exc.line, exc.column
-    if isinstance(exc, UnexpectedEOF) or line is None or line < 1:
-        lines = text.splitlines() or [""]
+    token = getattr(exc, "token", None)
+    at_end = token is not None and token.type == "$END"
+    if isinstance(exc, UnexpectedEOF) or at_end or line is None or line < 1:
+        lines = text.rstrip().splitlines() or [""]
         line, column = len(lines), len(lines[-1]) + 1
-        message = "unexpected end of file: a rule needs `when ...` and `then ...`"
-    elif isinstance(exc, UnexpectedCharacters):
+    if isinstance(exc, UnexpectedCharacters):
         message = f"unexpected character {text[exc.pos_in_stream]!r}"
         if exc.allowed:
             message += f"; expected {_describe(exc.allowed, parser)}"
     else:
-        token = getattr(exc, "token", None)
-        found = "end of file" if token is None or token.type == "$END" else f"'{token}'"
+        found = "end of file" if token is None or at_end else f"'{token}'"
         expected = _describe(getattr(exc, "expected", set()) or set(), parser)
         message = f"unexpected {found}; expected {expected}"
     at = Location(path, line, column)

@@ -104,5 +104,10 @@ class CodeSets:
         """The texts of a code's notes of one kind, for edit messages."""
         if code not in self.codeset:
             return ""
-        notes = self.codeset.applicable_notes(code, (kind,))
-        return "; ".join(a.note.text for a in notes if not own or a.origin == code)
+        text = ""
+        for applied in self.codeset.applicable_notes(code, (kind,)):
+            if not own or applied.origin == code:
+                # a note ending in ":" introduces the items that follow it
+                separator = " " if not text or text.endswith(":") else "; "
+                text = f"{text}{separator}{applied.note.text}" if text else applied.note.text
+        return text

@@ -1,0 +1,131 @@
+"""`medcode check`, `medcode rules lint` and `medcode rules test`: the rule packs at work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from medcode.terminology import CodeSet, load_codeset, normalize_code, validate_code
+
+from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
+from .result import Edit
+from .rulelang import (
+    RULES_DIR,
+    Encounter,
+    Fact,
+    InvalidRules,
+    RuleBook,
+    RuleEngine,
+    RuleSyntaxError,
+)
+
+
+def _book(paths: list[str] | None) -> tuple[list[Path], RuleBook]:
+    folders = [Path(p) for p in paths] if paths else [RULES_DIR]
+    try:
+        return folders, RuleBook.load(folders)
+    except RuleSyntaxError as exc:
+        raise UsageError(f"{exc} (run `medcode rules lint` for every problem)") from exc
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def check(args: argparse.Namespace) -> int:
+    """Claim-scrubber mode: the rule packs on a list of codes, without a note."""
+    codeset = load_codeset(args.tabular)
+    _, book = _book(args.rules)
+    given = [normalize_code(c) for c in args.codes]
+    unknown = [text for text, c in zip(args.codes, given, strict=True) if c not in codeset]
+    facts = [Fact(c, source="input") for c in dict.fromkeys(given) if c in codeset]
+    encounter = Encounter(facts, args.setting, args.age, args.sex)
+    outcome = _engine(codeset, book).run(encounter)
+    edits = [_unknown(codeset, c) for c in unknown] + outcome.edits
+    if args.format == "json":
+        print_json(
+            {
+                "codes": outcome.codes,
+                "edits": [e.to_json() for e in edits],
+                "given": given,  # additive: the codes as checked, normalised
+                "trace": outcome.firings,  # additive: every rule that acted
+            }
+        )
+    else:
+        for position, fact in enumerate(encounter.active, 1):
+            print(f"{position:>3}. {fact.code:<9} {codeset.node(fact.code).title}")
+        for step in outcome.firings:
+            if step["before"] != step["after"]:
+                print(f"  rule {step['rule']}: {step['action']}  ({step['source']})")
+        for edit in edits:
+            codes = ", ".join(edit.codes)
+            print(f"  {edit.severity}: {codes}: {edit.message}  [{edit.rule}, {edit.source}]")
+    return EXIT_FINDINGS if any(e.severity == "error" for e in edits) else EXIT_OK
+
+
+def _engine(codeset: CodeSet, book: RuleBook) -> RuleEngine:
+    try:
+        return RuleEngine(codeset, book)
+    except InvalidRules as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _unknown(codeset: CodeSet, code: str) -> Edit:
+    validation = validate_code(codeset, code)
+    fy = codeset.provenance.fy
+    return Edit("unknown-code", "error", (code,), validation.message, f"FY{fy} code set")
+
+
+def rules_lint(args: argparse.Namespace) -> int:
+    from .rulelang.lint import lint
+
+    folders = [Path(p) for p in args.paths] if args.paths else [RULES_DIR]
+    try:
+        findings, packs = lint(folders, load_codeset(args.tabular))
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    for finding in findings:
+        print(finding.render(), file=sys.stderr)
+    rules = sum(len(p.rules) for p in packs)
+    if findings:
+        print(f"{len(findings)} problem(s) in {len(packs)} rule file(s)", file=sys.stderr)
+        return 2
+    print(f"{rules} rules in {len(packs)} files: no problems")
+    return EXIT_OK
+
+
+def rules_test(args: argparse.Namespace) -> int:
+    from .rulelang.testing import RuleTestError, run_tests
+
+    folders, book = _book(args.paths)
+    codeset = load_codeset(args.tabular)
+    coder = None
+
+    def notes(text: str, setting: str):
+        nonlocal coder
+        if coder is None:
+            from .coder import Coder
+
+            coder = Coder(args.tabular, rules=book)
+        result, outcome = coder.code_traced(text, setting=setting)
+        return [c.code for c in result.codes], outcome
+
+    try:
+        report = run_tests(folders, codeset, book, notes)
+    except (RuleTestError, InvalidRules) as exc:
+        raise UsageError(str(exc)) from exc
+    for result in report.results:
+        case = result.case
+        status = "ok  " if result.passed else "FAIL"
+        print(f"{case.path}:{case.line}: {status} {case.name}")
+        for failure in result.failures:
+            print(f"    {failure}")
+    missing = sorted(set(report.rules) - report.covered)
+    failed = sum(not r.passed for r in report.results)
+    print(
+        f"{len(report.results) - failed} passed, {failed} failed; rule coverage "
+        f"{len(report.rules) - len(missing)}/{len(report.rules)} = {report.coverage:.1f}% "
+        f"(threshold {report.threshold:g}%)"
+    )
+    if missing:
+        print("rules no test fires: " + ", ".join(missing))
+    return EXIT_OK if report.passed else EXIT_FINDINGS

@@ -1,0 +1,141 @@
+"""`medcode check` (claim-scrubber mode) and `medcode rules lint|test` on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medcode.engine.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, (json.loads(out) if "--format" in argv else out), err
+
+
+def edits(output: dict) -> list[tuple[str, str, list[str]]]:
+    return [(e["rule"], e["severity"], e["codes"]) for e in output["edits"]]
+
+
+def test_check_reports_the_excludes1_conflict(capsys: pytest.CaptureFixture[str]) -> None:
+    status, output, _ = run(capsys, "check", "E11.9", "E10.9", "--format", "json")
+    assert status == 1
+    assert output["codes"] == ["E11.9", "E10.9"]
+    assert edits(output) == [("excludes1-conflict", "error", ["E11.9", "E10.9"])]
+    assert output["edits"][0]["source"] == "rules/tabular.rules:24"
+
+
+def test_check_proposes_hypertensive_ckd(capsys: pytest.CaptureFixture[str]) -> None:
+    status, output, _ = run(capsys, "check", "I10", "N18.30", "--format", "json")
+    assert (status, output["codes"], output["edits"]) == (0, ["I12.9", "N18.30"], [])
+    assert [(s["rule"], s["action"]) for s in output["trace"]] == [
+        ("htn-ckd", "replace I10 with I12.9")
+    ]
+
+
+def test_check_asks_for_the_ckd_stage_of_diabetic_ckd(capsys: pytest.CaptureFixture[str]) -> None:
+    status, output, _ = run(capsys, "check", "E11.22", "--format", "json")
+    assert (status, output["codes"]) == (0, ["E11.22"])
+    assert edits(output) == [("additional-code-from-note", "info", ["E11.22"])]
+    assert "stage of chronic kidney disease (N18.1-N18.6)" in output["edits"][0]["message"]
+
+
+def test_check_raises_the_sequencing_edit_of_a_manifestation_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, output, _ = run(capsys, "check", "F02.80", "--format", "json")
+    assert status == 1
+    assert edits(output) == [("manifestation-needs-etiology", "error", ["F02.80"])]
+    assert output["edits"][0]["message"].startswith(
+        "F02.80 is a manifestation code: it is never reported alone or first-listed. Code first "
+        "the underlying physiological condition, such as: Alzheimer's (G30.-); "
+    )
+
+
+def test_check_puts_the_etiology_first(capsys: pytest.CaptureFixture[str]) -> None:
+    status, output, _ = run(capsys, "check", "F02.80", "G30.9", "--format", "json")
+    assert (status, output["codes"], output["edits"]) == (0, ["G30.9", "F02.80"], [])
+
+
+def test_check_says_a_7th_character_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    status, output, _ = run(capsys, "check", "S72.001", "--format", "json")
+    assert status == 1
+    assert edits(output) == [("header-code", "error", ["S72.001"])]
+    assert output["edits"][0]["message"].startswith(
+        "S72.001 is not reportable: needs a 7th character: S72.001A, S72.001B, "
+    )
+
+
+def test_check_reports_unknown_codes_as_edits(capsys: pytest.CaptureFixture[str]) -> None:
+    status, output, _ = run(capsys, "check", "e119", "E11.99", "--format", "json")
+    assert (status, output["codes"], output["given"]) == (1, ["E11.9"], ["E11.9", "E11.99"])
+    assert output["edits"] == [
+        {
+            "rule": "unknown-code",
+            "severity": "error",
+            "codes": ["E11.99"],
+            "message": "E11.99 does not exist in the code set; nearest valid codes: E11.9",
+            "source": "FY2026 code set",
+        }
+    ]
+
+
+def test_check_text_output(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "check", "I10", "N18.30")
+    assert status == 0
+    assert out.splitlines() == [
+        "  1. I12.9     Hypertensive chronic kidney disease with stage 1 through stage 4 chronic "
+        "kidney disease, or unspecified chronic kidney disease",
+        "  2. N18.30    Chronic kidney disease, stage 3 unspecified",
+        "  rule htn-ckd: replace I10 with I12.9  (rules/hypertension.rules:42)",
+    ]
+
+
+def test_rules_lint_passes_the_shipped_packs(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "rules", "lint")
+    assert (status, err) == (0, "")
+    assert out == "36 rules in 5 files: no problems\n"
+
+
+def test_rules_lint_fails_with_locations_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.rules"
+    bad.write_text('rule a "t"\n  when code ?a in E11.99\n  then drop ?a\nrule a "u" wen', "utf-8")
+    status, out, err = run(capsys, "rules", "lint", str(tmp_path))
+    assert (status, out) == (2, "")
+    assert err.splitlines() == [
+        f"{bad}:4:12: error: unexpected 'wen'; expected `cites`, `priority` or `when`",
+        '    rule a "u" wen',
+        "               ^",
+        "1 problem(s) in 0 rule file(s)",
+    ]
+    good = tmp_path / "bad.rules"
+    good.write_text('rule a "t"\n  when code ?a in E11.99\n  then drop ?a\n', "utf-8")
+    status, _, err = run(capsys, "rules", "lint", str(good))
+    assert status == 2
+    assert err.splitlines() == [
+        f"{good}:2:19: error: unknown code or empty range: E11.99",
+        "1 problem(s) in 1 rule file(s)",
+    ]
+
+
+def test_check_with_rules_that_do_not_parse_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.rules"
+    bad.write_text('rule a "t" when code ?a then', "utf-8")
+    status, out, err = run(capsys, "check", "I10", "--rules", str(bad))
+    assert (status, out) == (2, "")
+    assert err.startswith(f"medcode: {bad}:1:29: unexpected end of file;")
+
+
+def test_rules_test_runs_the_shipped_tests(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "rules", "test")
+    assert status == 0
+    assert out.splitlines()[-1] == (
+        "48 passed, 0 failed; rule coverage 36/36 = 100.0% (threshold 100%)"
+    )
