@@ -52,7 +52,7 @@ MESSAGE_FIELDS = {
 }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # a fact is itself: two codes alike are still two facts
 class Fact:
     """A code of the encounter with the attributes rules can test."""
 
@@ -207,24 +207,20 @@ class Evaluator:
                     key = (rule.id, tuple(binding[v].id for v in rule.variables))
                     if key in fired:
                         continue
-                    if rule_changed and not self._holds(encounter, rule, binding):
+                    if rule_changed and not self._holds(look, rule, binding):
                         continue  # an earlier binding of this rule changed the encounter
                     if len(fired) >= MAX_FIRINGS:
                         outcome.edits.append(_unsettled(outcome.codes))
                         outcome.edit_facts.append(())
                         return outcome.settle()
                     fired.add(key)
-                    rule_changed = self._fire(rule, binding, outcome, seen_edits) or rule_changed
-                if rule_changed:
-                    changed = True
-                    look = _Pass(encounter, self.sets)
+                    if self._fire(rule, binding, outcome, seen_edits):
+                        rule_changed = changed = True
+                        look = _Pass(encounter, self.sets)
         return outcome.settle()
 
-    def _holds(self, encounter: Encounter, rule: Rule, binding: dict[str, Fact]) -> bool:
-        return (
-            next(self._bindings(_Pass(encounter, self.sets), rule.condition, dict(binding)), None)
-            is not None
-        )
+    def _holds(self, look: _Pass, rule: Rule, binding: dict[str, Fact]) -> bool:
+        return next(self._bindings(look, rule.condition, dict(binding)), None) is not None
 
     # -- matching --------------------------------------------------------------------------
 
