@@ -13,7 +13,7 @@ from medcode.terminology.lexicon import normalize_tokens
 # complication title; the complication's own word makes the distinction).
 _FILLER = frozenset(
     {"of", "the", "and", "or", "in", "a", "an", "to", "for", "by", "as", "at", "is", "be"}
-    | {"with", "diabetic"}
+    | {"with", "due", "diabetic"}
 )
 # Words of the fallback child a coder picks when the note says nothing more.
 _DEFAULT_WORDS = frozenset(
@@ -25,12 +25,20 @@ _PARENS = re.compile(r"\([^()]*\)")
 _DEFAULT_PHRASES = re.compile(
     r"\bnot (?:elsewhere classified|otherwise specified|specified as \w+|intractable)\b"
     r"|\bunspecified (?:part|site|ligament|region|level|location) of\b"
-    r"|\bunspecified as (?:to )?\w+ (?:or|versus) \w+",  # "unspecified as acute or chronic"
+    # "unspecified as acute or chronic", "unspecified whether with hypoxia or hypercapnia"
+    r"|\bunspecified (?:as (?:to )?|whether (?:with )?)\w+ (?:or|versus) \w+"
+    r"|\bunspecified as to (?:length of time|cause|type|perforation|time of onset)"
+    r"|\bunspecified cause\b",
     re.I,
 )
 _GENERIC = frozenset({"disease", "disorder", "syndrome", "condition", "other", "unspecified"})
 # "Other" and "Other specified" children are the Index default only when no "unspecified" one is.
 _OTHER_WORDS = frozenset({"other", "specified"})
+# Words of a title that a note's words never make more likely: "other" in a note is no
+# evidence for an "Other ..." code.
+_NO_SUPPORT = _DEFAULT_WORDS | _OTHER_WORDS
+# The side a title need not say: unilateral is the default, bilateral is documented.
+_UNMARKED = frozenset({"unilateral"})
 # Axes along which siblings differ, named for provider queries.
 AXES: tuple[tuple[str, frozenset[str]], ...] = (
     ("stage", frozenset({"stage", "3a", "3b"})),
@@ -106,14 +114,14 @@ class SpecificityWalker:
         return (
             int(self._with_clauses(key) > self._with_clauses(parent)),
             0 if new & _DEFAULT_WORDS else 1,
-            len(new - _DEFAULT_WORDS - _OTHER_WORDS),
+            len(new - _DEFAULT_WORDS - _OTHER_WORDS - _UNMARKED),
             int("other" in new),
             0 if words & _DEFAULT_WORDS else 1,
         )
 
     def _support(self, key: str, parent_words: frozenset[str], context: Set[str]) -> int:
         return max(
-            len((self.words(k) - parent_words - _DEFAULT_WORDS) & context)
+            len((self.words(k) - parent_words - _NO_SUPPORT) & context)
             for k in (key, *self.codeset.descendants(key))
         )
 
@@ -153,7 +161,8 @@ class SpecificityWalker:
                     # a child that drops a word of its parent which the note uses ("neck" of
                     # "head and neck") fits less well
                     len((parent_words - self.words(c)) & context),
-                    -len((self.words(c) - parent_words - _DEFAULT_WORDS) & context),
+                    -len((self.words(c) - parent_words - _NO_SUPPORT) & context),
+                    _dominance(self.words(c), context),
                     self._default_rank(c, key),
                 ),
             )
@@ -161,7 +170,7 @@ class SpecificityWalker:
             seventh = _seventh(key, children)
             # 7th characters: with nothing documented, the first (A, initial encounter).
             best = children[0] if unsupported and seventh else ranked[0]
-            supported = tuple(sorted((self.words(best) - parent_words - _DEFAULT_WORDS) & context))
+            supported = tuple(sorted((self.words(best) - parent_words - _NO_SUPPORT) & context))
             if unsupported and seventh:
                 missing.append("episode of care")
             elif unsupported and len(children) > 1 and "unspecified" in self.words(best):
@@ -179,6 +188,15 @@ def code_word(key: str) -> str:
 def head_words(title: str) -> frozenset[str]:
     """The words that name a concept itself, without axis words: "Acute sinusitis" -> sinusitis."""
     return content_words(title) - _DEFAULT_WORDS - frozenset().union(*(a for _, a in AXES))
+
+
+def _dominance(words: frozenset[str], context: Set[str]) -> int:
+    """I.C.6.a: with dominance undocumented, the right side is dominant and the left side
+    nondominant (hemiplegia, monoplegia, their sequelae)."""
+    if "dominant" not in words and "nondominant" not in words:
+        return 0
+    side = "nondominant" if "left" in context and "right" not in context else "dominant"
+    return 0 if side in words else 1
 
 
 def _seventh(key: str, children: list[str]) -> bool:

@@ -27,6 +27,12 @@ def walker(codeset: CodeSet) -> SpecificityWalker:
         ("S72.0", "S72.009A"),  # "unspecified part of" neck of femur, initial encounter
         ("J45.90", "J45.909"),
         ("R65.2", "R65.20"),
+        ("K25", "K25.9"),  # "unspecified as acute or chronic"
+        ("J96.9", "J96.90"),  # "unspecified whether with hypoxia or hypercapnia"
+        ("L25", "L25.9"),  # "unspecified cause"
+        ("K40", "K40.90"),  # unilateral unless bilateral is documented
+        ("F32", "F32.A"),  # Index: Depression F32.A
+        ("G40.9", "G40.909"),
     ],
 )
 def test_undocumented_axes_fall_back_to_the_index_default(
@@ -39,3 +45,22 @@ def test_documented_words_still_lead_the_walk(walker: SpecificityWalker) -> None
     assert walker.most_specific("G43.0", frozenset({"intractable"})).code == "G43.019"
     assert walker.most_specific("A04.7", frozenset({"recurrent"})).code == "A04.71"
     assert walker.most_specific("E11", frozenset({"hyperglycemia"})).code == "E11.65"
+
+
+def test_other_in_the_note_is_no_evidence_for_an_other_code(walker: SpecificityWalker) -> None:
+    assert walker.most_specific("B96.2", frozenset({"other"})).code == "B96.20"
+
+
+def test_undocumented_dominance_follows_the_side(walker: SpecificityWalker) -> None:
+    # I.C.6.a: right is dominant, left nondominant
+    assert walker.most_specific("G81.9", frozenset({"left"})).code == "G81.94"
+    assert walker.most_specific("G81.9", frozenset({"right"})).code == "G81.91"
+
+
+def test_an_index_term_picks_the_subterm_its_sentence_supports(
+    walker: SpecificityWalker,
+) -> None:
+    keys = ["M19.9", "M17", "M16", "M18", "M19.0"]
+    assert walker.choose(keys, "osteoarthritis", frozenset({"left", "hip"})) == "M16"
+    assert walker.choose(keys, "osteoarthritis", frozenset({"knee"})) == "M17"
+    assert walker.choose(keys, "osteoarthritis", frozenset({"osteoarthritis"})) == "M19.9"
