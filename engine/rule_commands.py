@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from medcode.terminology import CodeSet, load_codeset, normalize_code, validate_code
 
@@ -15,6 +18,7 @@ from .rulelang import (
     Encounter,
     Fact,
     InvalidRules,
+    Outcome,
     RuleBook,
     RuleEngine,
     RuleSyntaxError,
@@ -31,25 +35,57 @@ def _book(paths: list[str] | None) -> tuple[list[Path], RuleBook]:
         raise UsageError(str(exc)) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """The rule packs on a list of codes: `to_json` is `medcode check --format json`."""
+
+    given: list[str]
+    encounter: Encounter
+    outcome: Outcome
+    edits: list[Edit]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(e.severity == "error" for e in self.edits)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "codes": self.outcome.codes,
+            "edits": [e.to_json() for e in self.edits],
+            "given": self.given,  # additive: the codes as checked, normalised
+            "trace": self.outcome.firings,  # additive: every rule that acted
+        }
+
+
+def check_codes(
+    codeset: CodeSet,
+    engine: RuleEngine,
+    codes: Sequence[str],
+    setting: str = "inpatient",
+    age: int | None = None,
+    sex: str | None = None,
+) -> CheckReport:
+    """Claim-scrubber mode without I/O: codes as written by a user (`e119` is E11.9); codes
+    not in the code set become `unknown-code` error edits, first."""
+    given = [normalize_code(c) for c in codes]
+    unknown = [text for text, c in zip(codes, given, strict=True) if c not in codeset]
+    facts = [Fact(c, source="input") for c in dict.fromkeys(given) if c in codeset]
+    encounter = Encounter(facts, setting, age, sex)
+    outcome = engine.run(encounter)
+    edits = [_unknown(codeset, c) for c in unknown] + outcome.edits
+    return CheckReport(given, encounter, outcome, edits)
+
+
 def check(args: argparse.Namespace) -> int:
     """Claim-scrubber mode: the rule packs on a list of codes, without a note."""
     codeset = load_codeset(args.tabular)
     _, book = _book(args.rules)
-    given = [normalize_code(c) for c in args.codes]
-    unknown = [text for text, c in zip(args.codes, given, strict=True) if c not in codeset]
-    facts = [Fact(c, source="input") for c in dict.fromkeys(given) if c in codeset]
-    encounter = Encounter(facts, args.setting, args.age, args.sex)
-    outcome = _engine(codeset, book).run(encounter)
-    edits = [_unknown(codeset, c) for c in unknown] + outcome.edits
+    report = check_codes(
+        codeset, _engine(codeset, book), args.codes, args.setting, args.age, args.sex
+    )
+    encounter, outcome, edits = report.encounter, report.outcome, report.edits
     if args.format == "json":
-        print_json(
-            {
-                "codes": outcome.codes,
-                "edits": [e.to_json() for e in edits],
-                "given": given,  # additive: the codes as checked, normalised
-                "trace": outcome.firings,  # additive: every rule that acted
-            }
-        )
+        print_json(report.to_json())
     else:
         for position, fact in enumerate(encounter.active, 1):
             print(f"{position:>3}. {fact.code:<9} {codeset.node(fact.code).title}")
@@ -59,7 +95,7 @@ def check(args: argparse.Namespace) -> int:
         for edit in edits:
             codes = ", ".join(edit.codes)
             print(f"  {edit.severity}: {codes}: {edit.message}  [{edit.rule}, {edit.source}]")
-    return EXIT_FINDINGS if any(e.severity == "error" for e in edits) else EXIT_OK
+    return EXIT_FINDINGS if report.has_errors else EXIT_OK
 
 
 def _engine(codeset: CodeSet, book: RuleBook) -> RuleEngine:
