@@ -68,6 +68,8 @@ def render_text(result, *, explain: bool) -> str:
 
 
 def _step_text(step: dict) -> str:
+    if step["step"] == "rule":
+        return f"rule {step['rule']} [{step['source']}; {step['citation']}]: {step['action']}"
     details = ", ".join(f"{k}={v}" for k, v in step.items() if k != "step" and v not in ([], None))
     return f"{step['step']}: {details}"
 

@@ -491,9 +491,8 @@ def describe(action: object, binding: dict[str, Fact], evaluator: Evaluator) -> 
     if isinstance(action, Add):
         return f"add {action.code.text}"
     if isinstance(action, AddSupported):
-        return (
-            f"add the supported code of {', '.join(_terms(action.targets))} for {code(action.var)}"
-        )
+        targets = ", ".join(_terms(action.targets, binding))
+        return f"add the code of {targets} that the note supports for {code(action.var)}"
     if isinstance(action, Drop):
         return f"drop {code(action.var)}"
     if isinstance(action, Replace):
@@ -510,12 +509,13 @@ def describe(action: object, binding: dict[str, Fact], evaluator: Evaluator) -> 
     return type(action).__name__
 
 
-def _terms(expr) -> list[str]:
+def _terms(expr: SetExpr, binding: dict[str, Fact]) -> list[str]:
     words = []
     for term in expr:
-        text = getattr(term, "text", None) or getattr(term, "name", None)
-        if text is None:
+        if isinstance(term, FromTabular):
+            code = binding[term.var].code if term.var in binding else term.var
             kind = term.kind.label if term.kind else "category"
-            text = f"{kind} of {term.var}"
-        words.append(text)
+            words.append(f"{'own ' if term.own else ''}{kind} of {code}")
+        else:
+            words.append(getattr(term, "text", None) or getattr(term, "name", ""))
     return words
