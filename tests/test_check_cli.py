@@ -97,7 +97,7 @@ def test_check_text_output(capsys: pytest.CaptureFixture[str]) -> None:
 def test_rules_lint_passes_the_shipped_packs(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "rules", "lint")
     assert (status, err) == (0, "")
-    assert out == "36 rules in 5 files: no problems\n"
+    assert out == "46 rules in 7 files: no problems\n"
 
 
 def test_rules_lint_fails_with_locations_and_exit_2(
@@ -137,5 +137,14 @@ def test_rules_test_runs_the_shipped_tests(capsys: pytest.CaptureFixture[str]) -
     status, out, _ = run(capsys, "rules", "test")
     assert status == 0
     assert out.splitlines()[-1] == (
-        "48 passed, 0 failed; rule coverage 36/36 = 100.0% (threshold 100%)"
+        "60 passed, 0 failed; rule coverage 46/46 = 100.0% (threshold 100%)"
     )
+
+
+def test_check_uses_age_and_sex(capsys: pytest.CaptureFixture[str]) -> None:
+    status, output, _ = run(
+        capsys, "check", "N40.0", "--sex", "F", "--age", "70", "--format", "json"
+    )
+    assert status == 1
+    assert edits(output) == [("sex-male-code-for-female", "error", ["N40.0"])]
+    assert run(capsys, "check", "N40.0", "--sex", "M", "--format", "json")[0] == 0

@@ -154,9 +154,11 @@ def test_the_shipped_packs_lint_clean(codeset: CodeSet) -> None:
     findings, packs = lint([RULES_DIR], codeset)
     assert findings == []
     assert sorted(Path(p.path).name for p in packs) == [
+        "demographics.rules",
         "diabetes.rules",
         "heart_failure.rules",
         "hypertension.rules",
+        "sequencing.rules",
         "symptoms.rules",
         "tabular.rules",
     ]
@@ -326,7 +328,7 @@ def test_the_shipped_rule_tests_pass_with_full_coverage(codeset: CodeSet) -> Non
 
     report = run_tests([RULES_DIR], codeset, RuleBook.load(), notes)
     assert [f"{r.case.path}:{r.case.line}" for r in report.results if not r.passed] == []
-    assert len(report.results) == 48
+    assert len(report.results) == 60
     assert (report.coverage, report.threshold, report.passed) == (100.0, 100.0, True)
 
 

@@ -139,8 +139,7 @@ class _ToRules(Transformer):
 
     @v_args(meta=True)
     def code_fact(self, meta, items: list) -> CodeFact:
-        var, membership, tests = items
-        members, excluded = membership or (None, None)
+        var, members, excluded, tests = items
         return CodeFact(
             str(var) if var else None, members, tests or (), self._at(meta), excluded or ()
         )
@@ -150,7 +149,10 @@ class _ToRules(Transformer):
         return CodeFact(None, (self._written(items[0]),), (), self._at(meta))
 
     def membership(self, items: list) -> tuple:
-        return items[0], items[1]
+        return items[0]
+
+    def exclusion(self, items: list) -> tuple:
+        return items[0]
 
     def tests(self, items: list) -> tuple:
         return tuple(items)
