@@ -38,6 +38,8 @@ from .model import (
 from .sets import CodeSets
 
 MAX_FIRINGS = 500
+# Actions that can change the reported codes or their order.
+_CHANGES = (Add, AddSupported, Drop, Replace, Resequence)
 _PLACEHOLDER = re.compile(r"\{(\?[a-z][a-z0-9_]*)(?:\.([a-z0-9_]+))?\}")
 # Fields a message can show of a bound code: {?a.title}, {?a.code_first}...
 MESSAGE_FIELDS = {
@@ -162,16 +164,20 @@ class _Pass:
         self.encounter = encounter
         self.active = encounter.active
         self.static: dict[int, list[Fact]] = {}
-        self.below: dict[str, set[int]] = {}
+        below: dict[str, set[int]] = {}
         for fact in self.active:
             for node in sets.lineage(fact.code):
-                self.below.setdefault(node, set()).add(fact.id)
-        self.nodes = frozenset(self.below)
+                if node in below:
+                    below[node].add(fact.id)
+                else:
+                    below[node] = {fact.id}
+        self.below = below
+        self.nodes = below.keys()
 
     def ids_in(self, roots: frozenset[str]) -> set[int]:
         """The ids of the active codes at or below one of `roots`."""
         found: set[int] = set()
-        for node in roots & self.nodes:
+        for node in self.nodes & roots if len(roots) > len(self.below) else roots & self.nodes:
             found |= self.below[node]
         return found
 
@@ -182,6 +188,7 @@ class Evaluator:
     def __init__(self, rules: Sequence[Rule], sets: CodeSets):
         self.rules = sorted(rules, key=lambda r: (-r.priority, r.id))
         self.sets = sets
+        self._passed: dict[tuple, bool] = {}
         self.plans = {
             id(lit.atom): _Plan.of(lit.atom)
             for rule in self.rules
@@ -264,17 +271,22 @@ class Evaluator:
         """The active codes that pass the parts of a condition that depend on no other code."""
         found = look.static.get(id(plan))
         if found is None:
-            members, excluded = plan.members, plan.excluded
-            ids = look.ids_in(self.sets.root_set(members, {})) if members is not None else None
-            out = look.ids_in(self.sets.root_set(excluded, {})) if excluded else set()
-            found = look.static[id(plan)] = [
-                f
-                for f in look.active
-                if (ids is None or f.id in ids)
-                and f.id not in out
-                and all(self._test(t, f) for t in plan.tests)
-            ]
+            found = look.static[id(plan)] = [f for f in look.active if self._passes(plan, f)]
         return found
+
+    def _passes(self, plan: _Plan, fact: Fact) -> bool:
+        """The static part of a condition depends on the code and its attributes only, so the
+        answer is kept for every encounter (bounded by codes seen x conditions)."""
+        key = (id(plan), fact.code, fact.assertion, fact.section, fact.source)
+        passed = self._passed.get(key)
+        if passed is None:
+            sets = self.sets
+            passed = self._passed[key] = (
+                (plan.members is None or sets.contains(plan.members, fact.code, {}))
+                and not (plan.excluded and sets.contains(plan.excluded, fact.code, {}))
+                and all(self._test(t, fact) for t in plan.tests)
+            )
+        return passed
 
     def _bound(
         self, plan: _Plan, candidates: list[Fact], binding: dict[str, Fact], look: _Pass
@@ -326,17 +338,19 @@ class Evaluator:
     ) -> bool:
         """Run a rule's actions; record those that did something; True if codes changed."""
         encounter = outcome.encounter
+        matched = {name: f.code for name, f in binding.items()}
+        codes = [f.code for f in encounter.active]
         changed = False
         for action in rule.actions:
-            before = [f.code for f in encounter.active]
             described = describe(action, binding, self)
-            matched = {name: f.code for name, f in binding.items()}
             edits, queries = len(outcome.edits), len(outcome.queries)
             affected = self._act(rule, action, binding, outcome, seen_edits)
-            after = [f.code for f in encounter.active]
+            before = codes
+            if isinstance(action, _CHANGES):
+                codes = [f.code for f in encounter.active]
             if not affected and len(outcome.edits) == edits and len(outcome.queries) == queries:
                 continue
-            changed = changed or after != before
+            changed = changed or codes != before
             step = {
                 "step": "rule",
                 "rule": rule.id,
@@ -346,7 +360,7 @@ class Evaluator:
                 "matched": matched,
                 "action": described,
                 "before": before,
-                "after": after,
+                "after": codes,
             }
             outcome.firings.append(step)
             for fact in affected:
