@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="code this text instead of files")
     p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
     p.add_argument("--explain", action="store_true", help="show traces and rejected candidates")
+    p.add_argument(
+        "--fhir",
+        metavar="FILE",
+        help="FHIR R4 DocumentReference or Bundle (JSON, - for stdin); prints a FHIR Bundle",
+    )
     _format_option(p, "json", "html")
     _terminology_options(p)
 
@@ -101,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "paths", nargs="*", metavar="PATH", help="rule files or folders (default: rules/)"
     )
+    _terminology_options(p)
+
+    # Embedding: the REST service and batch coding (docs/SERVICE.md).
+    p = command("serve", commands.serve, "REST service: /v1/code, /v1/check, FHIR R4 ...")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="processes, each with its own engine")
+    p.add_argument("--max-body-bytes", type=int, default=2_000_000, metavar="N")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    p.add_argument("--openapi", action="store_true", help="print the OpenAPI spec and exit")
+    _terminology_options(p)
+
+    p = command("batch", commands.batch, "code a folder of *.txt or a JSONL file; resumable")
+    p.add_argument("source", metavar="IN", help="folder of *.txt, or JSONL of {document, text}")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
+    p.add_argument("--workers", type=int, default=1, metavar="N")
+    p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _terminology_options(p)
 
     # Audit: replay a recorded result, explain one code (docs/AUDIT.md).

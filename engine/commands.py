@@ -17,6 +17,8 @@ def code(args: argparse.Namespace) -> int:
     from .coder import Coder, InputError
     from .inputs import UnreadableInput, read_notes
 
+    if getattr(args, "fhir", None) is not None:
+        return code_fhir(args)
     if not args.paths and args.text is None:
         raise UsageError("medcode code: give a PATH, - for stdin, or --text")
     coder = Coder(args.tabular)
@@ -244,4 +246,110 @@ def _one_note(path: str | None, text: str | None) -> tuple[str, str]:
     return notes[0]
 
 
-__all__ = ["code", "explain", "replay", "search", "show", "terminology_info", "validate"]
+# -- embedding: FHIR in and out, the REST service, batch (docs/SERVICE.md) ---------------------
+
+
+def code_fhir(args: argparse.Namespace) -> int:
+    """`medcode code --fhir FILE`: a DocumentReference or a Bundle of them in, a FHIR Bundle of
+    Conditions and Provenance out."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from .coder import Coder, InputError
+    from .fhir import FhirInputError, read_notes, recorded_now, to_bundle
+    from .inputs import UnreadableInput, decode_note
+
+    if args.paths or args.text is not None:
+        raise UsageError("medcode code: --fhir reads the notes from FILE; give no PATH or --text")
+    if args.format == "html":
+        raise UsageError("medcode code: --fhir prints a FHIR Bundle (JSON), not html")
+    name = "stdin" if args.fhir == "-" else args.fhir
+    try:
+        data = sys.stdin.buffer.read() if args.fhir == "-" else Path(args.fhir).read_bytes()
+        notes = read_notes(json.loads(decode_note(data, name)))
+        coder = Coder(args.tabular)
+        coded = [(n, coder.code(n.text, document=n.document, setting=args.setting)) for n in notes]
+    except OSError as exc:
+        raise UsageError(f"medcode code: {name}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"medcode code: {name}: not JSON ({exc.msg}, line {exc.lineno})") from exc
+    except (UnreadableInput, FhirInputError, InputError) as exc:
+        raise UsageError(f"medcode code: {name}: {exc}") from exc
+    print_json(to_bundle(coded, recorded_now()))
+    return EXIT_OK
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`medcode serve`: the REST service (needs the `service` extra: fastapi, uvicorn)."""
+    import json
+    import os
+
+    try:
+        import uvicorn
+
+        from .service import create_app
+    except ImportError as exc:
+        raise UsageError(
+            f"medcode serve: needs the service extra ({exc.name} is not installed): "
+            "pip install 'medcode[service]'"
+        ) from exc
+    if args.openapi:
+        print(json.dumps(create_app().openapi(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if args.workers < 1 or args.max_body_bytes < 1:
+        raise UsageError("medcode serve: --workers and --max-body-bytes must be at least 1")
+    # The workers are processes that build the app themselves: settings go by environment.
+    os.environ["MEDCODE_MAX_BODY_BYTES"] = str(args.max_body_bytes)
+    if args.tabular:
+        os.environ["MEDCODE_TABULAR"] = args.tabular
+    uvicorn.run(
+        "medcode.engine.service:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.log_level in ("debug", "info"),
+    )
+    return EXIT_OK
+
+
+def batch(args: argparse.Namespace) -> int:
+    """`medcode batch IN -o OUT.jsonl`: exit 1 when a document of this run failed."""
+    import sys
+    from pathlib import Path
+
+    from .batch import BatchError, run_batch
+
+    try:
+        summary = run_batch(
+            Path(args.source),
+            Path(args.output),
+            workers=args.workers,
+            setting=args.setting,
+            tabular=args.tabular,
+            progress=None if args.no_progress else sys.stderr,
+        )
+    except BatchError as exc:
+        raise UsageError(f"medcode batch: {exc}") from exc
+    print(
+        f"medcode batch: {summary.total} documents: {summary.coded} coded, {summary.failed} "
+        f"failed, {summary.already} already in {args.output}; {summary.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    return EXIT_FINDINGS if summary.failed else EXIT_OK
+
+
+__all__ = [
+    "batch",
+    "code",
+    "code_fhir",
+    "explain",
+    "replay",
+    "search",
+    "serve",
+    "show",
+    "terminology_info",
+    "validate",
+]

@@ -1,0 +1,585 @@
+"""The REST service behind `medcode serve` (docs/SERVICE.md; the spec is docs/openapi.json).
+
+Every /v1 endpoint answers with the JSON of the matching command (`medcode code --format json`,
+`search`, `check`, `validate`, `explain`); FHIR R4 in and out at /fhir/r4/$code (engine/fhir.py).
+
+One engine per process, loaded at start-up and shared by every request. Calls into it are
+serialised by one lock: spaCy does not promise that a pipeline may run in several threads at
+once (the vocabulary grows as new words are seen, and medspaCy components keep state per call),
+and under the GIL the work is CPU-bound anyway, so the lock costs no throughput. Parallelism is
+by processes: `medcode serve --workers N`, each worker with its own engine.
+
+Bad input is a 4xx JSON answer with one clear line: 400 malformed JSON, 413 a body over the
+limit, 415 not JSON, 422 a request the engine cannot take (empty or binary text, unknown
+setting, malformed codes, unknown fields). Under /fhir the same errors are OperationOutcomes.
+Errors never echo the request: notes carry PHI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medcode.terminology import normalize_code, validate_code
+from medcode.terminology.cache import package_version
+
+from .coder import Coder, InputError
+from .fhir import FhirInputError, read_notes, recorded_now, to_bundle
+
+MAX_BODY_BYTES = 2_000_000
+MAX_CODES = 200
+MAX_SEARCH_RESULTS = 100
+FHIR_JSON = "application/fhir+json"
+LOG = logging.getLogger("medcode.service")
+
+Setting = Literal["inpatient", "outpatient"]
+# A code as a user writes it ("e119", "E11.9"); its shape only: unknown codes are findings.
+CodeText = Annotated[str, StringConstraints(pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9.]{0,9}\s*$")]
+DocumentName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def _note_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("text is empty")
+    if "\x00" in value:
+        raise ValueError("text holds NUL characters: binary data, not a note")
+    return value
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CodeRequest(_Request):
+    """A note to code; `document` names it in the result."""
+
+    text: str = Field(description="The note, plain text (UTF-8). Offsets count its characters.")
+    setting: Setting = "inpatient"
+    document: DocumentName = "text"
+
+    _text = field_validator("text")(_note_text)
+
+
+class SearchRequest(_Request):
+    phrase: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    limit: int = Field(10, ge=1, le=MAX_SEARCH_RESULTS)
+
+
+class CheckRequest(_Request):
+    """Codes to check against the rule packs, as `medcode check`."""
+
+    codes: list[CodeText] = Field(min_length=1, max_length=MAX_CODES)
+    setting: Setting = "inpatient"
+    age: int | None = Field(None, ge=0, le=150)
+    sex: Literal["F", "M"] | None = None
+
+
+class ValidateRequest(_Request):
+    codes: list[CodeText] = Field(min_length=1, max_length=MAX_CODES)
+
+
+class ExplainRequest(_Request):
+    """Why `code` was, or was not, reported for the note."""
+
+    text: str
+    code: CodeText
+    setting: Setting = "inpatient"
+    document: DocumentName = "text"
+
+    _text = field_validator("text")(_note_text)
+
+
+class ServiceError(Exception):
+    """A request the engine cannot take: answered with `status` and one line."""
+
+    def __init__(self, status: int, kind: str, message: str):
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+class Engine:
+    """The loaded engine shared by all requests; `run` serialises calls into it."""
+
+    def __init__(self, coder: Coder):
+        from .search import Searcher
+
+        self.coder = coder
+        self.searcher = Searcher(coder.codeset, coder.lexicon, coder.walker)
+        self.versions = dict(coder.versions)
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[], Any]) -> Any:
+        with self._lock:
+            return work()
+
+    def code(self, request: CodeRequest) -> dict[str, Any]:
+        result = self.run(
+            lambda: self.coder.code(
+                request.text, document=request.document, setting=request.setting
+            )
+        )
+        return result.with_input(request.text).to_json()
+
+    def search(self, request: SearchRequest) -> dict[str, Any]:
+        found = self.run(lambda: self.searcher.search(request.phrase, request.limit))
+        return {"query": request.phrase, "candidates": [c.to_json() for c in found]}
+
+    def check(self, request: CheckRequest) -> dict[str, Any]:
+        from .rule_commands import check_codes
+
+        codeset, rules = self.coder.codeset, self.coder.rules
+        report = self.run(
+            lambda: check_codes(
+                codeset, rules, request.codes, request.setting, request.age, request.sex
+            )
+        )
+        return report.to_json()
+
+    def validate(self, request: ValidateRequest) -> list[dict[str, Any]]:
+        codeset = self.coder.codeset
+        return self.run(lambda: [validate_code(codeset, c).to_json() for c in request.codes])
+
+    def explain(self, request: ExplainRequest) -> dict[str, Any]:
+        from .explain import explain
+
+        coder = self.coder
+        node = coder.codeset.get(request.code)
+        if node is None:
+            code = normalize_code(request.code)
+            raise ServiceError(422, "unknown_code", f"{code} is not an ICD-10-CM code")
+
+        def work() -> dict[str, Any]:
+            text = request.text
+            result = coder.code(text, document=request.document, setting=request.setting)
+            answer = explain(result, text, node.key, coder.codeset, coder.lexicon, self.searcher)
+            return answer.to_json()
+
+        return self.run(work)
+
+    def fhir_code(self, resource: object, setting: str) -> dict[str, Any]:
+        notes = read_notes(resource)
+        coded = self.run(
+            lambda: [
+                (n, self.coder.code(n.text, document=n.document, setting=setting)) for n in notes
+            ]
+        )
+        return to_bundle(coded, recorded_now())
+
+
+# -- response schemas (OpenAPI): the keys of the CLI's JSON; docs/schema/ has the full ones ---
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_EVIDENCE = {
+    "type": "object",
+    "required": ["start", "end", "text", "section", "assertion"],
+    "properties": {
+        "start": {"type": "integer"},
+        "end": {"type": "integer"},
+        "text": {"type": "string"},
+        "section": {"type": ["string", "null"]},
+        "assertion": {"type": "string"},
+    },
+}
+_EDIT = {
+    "type": "object",
+    "required": ["rule", "severity", "codes", "message", "source"],
+    "properties": {
+        "rule": {"type": "string"},
+        "severity": {"enum": ["error", "warning", "info"]},
+        "codes": _STRINGS,
+        "message": {"type": "string"},
+        "source": {"type": "string"},
+    },
+}
+_CODE_RESULT = {
+    "type": "object",
+    "description": "`medcode code --format json` (docs/schema/code-result.schema.json).",
+    "required": [
+        "document",
+        "fy",
+        "setting",
+        "codes",
+        "excluded",
+        "edits",
+        "queries",
+        "versions",
+        "input",
+    ],
+    "properties": {
+        "document": {"type": "string"},
+        "fy": {"type": "integer"},
+        "setting": {"enum": ["inpatient", "outpatient"]},
+        "codes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "description", "sequence", "confidence", "evidence", "trace"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "description": {"type": "string"},
+                    "sequence": {"type": "integer", "minimum": 1},
+                    "confidence": {"enum": ["high", "medium", "low"]},
+                    "evidence": {"type": "array", "items": _EVIDENCE},
+                    "trace": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        },
+        "excluded": {"type": "array", "items": {"type": "object"}},
+        "edits": {"type": "array", "items": _EDIT},
+        "queries": {"type": "array", "items": {"type": "object"}},
+        "versions": {
+            "type": "object",
+            "required": ["engine", "code_set", "rules"],
+            "properties": {k: {"type": "string"} for k in ("engine", "code_set", "rules")},
+        },
+        "input": {
+            "type": "object",
+            "required": ["sha256", "chars"],
+            "properties": {"sha256": {"type": "string"}, "chars": {"type": "integer"}},
+        },
+    },
+}
+_SEARCH_RESULT = {
+    "type": "object",
+    "required": ["query", "candidates"],
+    "properties": {
+        "query": {"type": "string"},
+        "candidates": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "description", "score", "matched"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "description": {"type": "string"},
+                    "score": {"type": "number"},
+                    "matched": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_CHECK_RESULT = {
+    "type": "object",
+    "description": "`medcode check --format json` (docs/schema/check-result.schema.json).",
+    "required": ["codes", "edits", "given", "trace"],
+    "properties": {
+        "codes": _STRINGS,
+        "edits": {"type": "array", "items": _EDIT},
+        "given": _STRINGS,
+        "trace": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_VALIDATE_RESULT = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "valid", "billable", "description", "suggestions"],
+        "properties": {
+            "code": {"type": "string"},
+            "valid": {"type": "boolean"},
+            "billable": {"type": "boolean"},
+            "description": {"type": "string"},
+            "suggestions": _STRINGS,
+        },
+    },
+}
+_EXPLAIN_RESULT = {
+    "type": "object",
+    "description": "`medcode explain --format json`.",
+    "required": ["code", "description", "billable", "status", "document", "setting"],
+    "properties": {
+        "code": {"type": "string"},
+        "description": {"type": "string"},
+        "billable": {"type": "boolean"},
+        "status": {"enum": ["coded", "excluded", "not a candidate"]},
+        "document": {"type": "string"},
+        "setting": {"enum": ["inpatient", "outpatient"]},
+    },
+}
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "versions"],
+    "properties": {"status": {"const": "ok"}, "versions": {"type": "object"}},
+}
+_ERROR = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "A stable kind: invalid_request, ..."},
+        "message": {"type": "string", "description": "One line, for people."},
+        "errors": {
+            "type": "array",
+            "description": "For invalid_request: each field that failed and why.",
+            "items": {"type": "object"},
+        },
+    },
+}
+_FHIR_BUNDLE = {
+    "type": "object",
+    "description": "A FHIR R4 Bundle (type collection) of Condition resources and Provenance.",
+    "required": ["resourceType", "type", "entry"],
+    "properties": {"resourceType": {"const": "Bundle"}, "type": {"const": "collection"}},
+}
+_OPERATION_OUTCOME = {
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+}
+
+
+def _answers(schema: dict[str, Any], media: str = "application/json") -> dict[int | str, Any]:
+    error = _OPERATION_OUTCOME if media == FHIR_JSON else _ERROR
+    answers: dict[int | str, Any] = {200: {"content": {media: {"schema": schema}}}}
+    for status, why in (
+        (400, "malformed JSON"),
+        (413, "body over the size limit"),
+        (415, "body not JSON"),
+        (422, "a request the engine cannot take"),
+    ):
+        answers[status] = {"description": why, "content": {media: {"schema": error}}}
+    return answers
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def create_app(
+    engine: Engine | None = None,
+    *,
+    limits: Limits = Limits(),
+    load: Callable[[], Engine] | None = None,
+) -> FastAPI:
+    """The ASGI app. `engine` is shared by every request; without one, `load` builds it at
+    start-up (uvicorn runs the lifespan before it accepts a connection)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if getattr(app.state, "engine", None) is None and load is not None:
+            app.state.engine = load()
+        yield
+
+    app = FastAPI(
+        title="medcode",
+        version=package_version(),
+        description=(
+            "Deterministic ICD-10-CM coding: the `medcode` command line as a REST service, "
+            "and FHIR R4 in and out. See docs/SERVICE.md."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+
+    def current(request: Request) -> Engine:
+        loaded = request.app.state.engine
+        if loaded is None:
+            raise ServiceError(503, "not_ready", "the engine is not loaded")
+        return loaded
+
+    @app.get("/healthz", responses={200: {"content": {"application/json": {"schema": _HEALTH}}}})
+    async def healthz(request: Request) -> JSONResponse:
+        """Liveness and the versions every answer is made with."""
+        return JSONResponse({"status": "ok", "versions": current(request).versions})
+
+    @app.post("/v1/code", responses=_answers(_CODE_RESULT))
+    def code(body: CodeRequest, request: Request) -> JSONResponse:
+        """Code one note: the JSON of `medcode code --format json`."""
+        return JSONResponse(current(request).code(body))
+
+    @app.post("/v1/search", responses=_answers(_SEARCH_RESULT))
+    def search(body: SearchRequest, request: Request) -> JSONResponse:
+        """Ranked candidate codes for a phrase: `medcode search --format json`."""
+        return JSONResponse(current(request).search(body))
+
+    @app.post("/v1/check", responses=_answers(_CHECK_RESULT))
+    def check(body: CheckRequest, request: Request) -> JSONResponse:
+        """Rule edits on a set of codes: `medcode check --format json` (200 even with error
+        edits: they are findings about the codes, not a failed request)."""
+        return JSONResponse(current(request).check(body))
+
+    @app.post("/v1/validate", responses=_answers(_VALIDATE_RESULT))
+    def validate(body: ValidateRequest, request: Request) -> JSONResponse:
+        """Valid? billable? description, suggestions: `medcode validate --format json`."""
+        return JSONResponse(current(request).validate(body))
+
+    @app.post("/v1/explain", responses=_answers(_EXPLAIN_RESULT))
+    def explain(body: ExplainRequest, request: Request) -> JSONResponse:
+        """Why a code was or was not reported for a note: `medcode explain --format json`."""
+        return JSONResponse(current(request).explain(body))
+
+    @app.post("/fhir/r4/$code", responses=_answers(_FHIR_BUNDLE, FHIR_JSON))
+    def fhir_code(
+        request: Request,
+        resource: Annotated[
+            dict[str, Any],
+            Body(description="A DocumentReference, or a Bundle of them (text/plain, base64)."),
+        ],
+        setting: Annotated[Setting, Query()] = "inpatient",
+    ) -> JSONResponse:
+        """FHIR R4 in and out: a Bundle of Condition (ICD-10-CM) and Provenance resources."""
+        try:
+            bundle = current(request).fhir_code(resource, setting)
+        except FhirInputError as exc:
+            raise ServiceError(422, "invalid_fhir", str(exc)) from exc
+        return JSONResponse(bundle, media_type=FHIR_JSON)
+
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    return app
+
+
+def _error(request_path: str, status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
+    if request_path.startswith("/fhir/"):
+        issue = {"severity": "error", "code": _FHIR_ISSUE.get(status, "invalid")}
+        issue["diagnostics"] = message
+        body = {"resourceType": "OperationOutcome", "issue": [issue]}
+        return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+    return JSONResponse({"error": kind, "message": message, **extra}, status_code=status)
+
+
+# Clearer words than pydantic's for the errors a caller is likely to make.
+_REASONS = {
+    "string_pattern_mismatch": "not shaped like an ICD-10-CM code (letters, digits, a dot)",
+    "model_attributes_type": "expected a JSON object",
+    "dict_type": "expected a JSON object",
+}
+_FHIR_ISSUE = {413: "too-long", 415: "not-supported", 500: "exception", 503: "transient"}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return _error(request.url.path, exc.status, exc.kind, exc.message)
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, exc: InputError) -> JSONResponse:
+        return _error(request.url.path, 422, "invalid_input", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Never the "input" of pydantic's errors: it would echo the note.
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"), "msg": e["msg"]}
+            for e in exc.errors()
+        ]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return _error(request.url.path, 400, "malformed_json", "the body is not valid JSON")
+        first = errors[0] if errors else {"loc": [], "type": "", "msg": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p != "body") or "body"
+        why = _REASONS.get(first["type"]) or first["msg"].removeprefix("Value error, ")
+        message = f"{where}: {why[0].lower()}{why[1:]}"
+        return _error(
+            request.url.path, 422, "invalid_request", message, errors=jsonable_encoder(errors)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode
+            return _error(request.url.path, 400, "malformed_json", "the body is not UTF-8 JSON")
+        return _error(request.url.path, exc.status_code, kind, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        LOG.exception("internal error on %s %s", request.method, request.url.path)
+        return _error(request.url.path, 500, "internal", "internal error; see the server log")
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over `limit` bytes (by Content-Length, or counted while
+    it streams: the body is read before the app sees it, so memory stays bounded), 415 for a
+    POST body that is not JSON."""
+
+    def __init__(self, app: Callable, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        path = scope["path"]
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json" and not (
+            media.startswith("application/") and media.endswith("+json")
+        ):
+            await _send(
+                scope,
+                receive,
+                send,
+                path,
+                415,
+                "unsupported_media_type",
+                "send the body as JSON (Content-Type: application/json)",
+            )
+            return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            await _send(scope, receive, send, path, 413, "too_large", self._too_large())
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await _send(scope, receive, send, path, 413, "too_large", self._too_large())
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> str:
+        return f"request body over {self.limit} bytes"
+
+
+async def _send(
+    scope: dict,
+    receive: Callable,
+    send: Callable[[dict], Awaitable[None]],
+    path: str,
+    status: int,
+    kind: str,
+    message: str,
+) -> None:
+    await _error(path, status, kind, message)(scope, receive, send)
+
+
+def app_from_environment() -> FastAPI:
+    """The app `medcode serve` runs (a uvicorn factory, so every worker process loads its own
+    engine): `MEDCODE_TABULAR` as for the CLI, `MEDCODE_MAX_BODY_BYTES` the body limit."""
+    limit = int(os.environ.get("MEDCODE_MAX_BODY_BYTES", MAX_BODY_BYTES))
+    tabular = os.environ.get("MEDCODE_TABULAR") or None
+    return create_app(limits=Limits(limit), load=lambda: Engine(Coder(tabular)))
+
+
+__all__ = ["BodyLimit", "Engine", "Limits", "ServiceError", "app_from_environment", "create_app"]
