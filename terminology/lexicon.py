@@ -54,6 +54,11 @@ class LexiconEntry:
     case_sensitive: bool = False
 
 
+# The key of a stop term (a curated `code: none` line).
+STOP = ""
+# A Tabular term written as an acronym ("PRES") is matched as written: folded it is a word ("pre").
+_ACRONYM = re.compile(r"^[A-Z][A-Z0-9]{1,5}$")
+
 # Preference between sources when the same words name several nodes.
 SOURCE_RANK = {"curated": 0, "title": 1, "inclusion": 2, "includes": 3, "index": 4}
 
@@ -137,6 +142,11 @@ def read_curated(codeset: CodeSet, folder: Path = CURATED_DIR) -> Iterator[Lexic
             # A list of codes is an Index main term with site or type subterms ("osteoarthritis":
             # M19.9, M17 knee, M16 hip): the engine takes the first, or the one whose subtree
             # the note's words support.
+            # `code: none` is a stop term: words that name no condition in a note, though a
+            # Tabular term has them ("Activity, unspecified", "Axis"); it blocks those terms.
+            if str(item["code"]).lower() == "none":
+                yield LexiconEntry(STOP, "curated", where, str(item["term"]))
+                continue
             codes = item["code"] if isinstance(item["code"], list) else [item["code"]]
             for code in codes:
                 key = normalize_code(str(code))
@@ -170,8 +180,13 @@ def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexic
     # the node whose own title the words are ("Osteoarthritis of knee", M17) comes first, so
     # that the walk can still use the note's words (M17.11), not its unspecified child (M17.9).
     defaulted: set[tuple[tuple[str, ...], int]] = set()
+    stops: set[tuple[str, ...]] = set()
     for entry in (*read_curated(codeset), *tabular_entries(codeset), *extra):
-        rows.append((entry.key, entry.source, entry.origin, entry.term, entry.case_sensitive))
+        if entry.key == STOP:
+            stops.add(normalize_tokens(entry.term))
+            continue
+        exact = entry.case_sensitive or bool(_ACRONYM.match(entry.term))
+        rows.append((entry.key, entry.source, entry.origin, entry.term, exact))
         row = len(rows) - 1
         texts = [entry.term] if entry.source == "curated" else set(_variants(entry.term))
         as_written = {normalize_tokens(entry.term), normalize_tokens(_PARENS.sub(" ", entry.term))}
@@ -190,4 +205,4 @@ def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexic
 
         return tuple(sorted(ids, key=rank))
 
-    return Lexicon({t: ranked(t, ids) for t, ids in terms.items() if t}, rows)
+    return Lexicon({t: ranked(t, ids) for t, ids in terms.items() if t and t not in stops}, rows)

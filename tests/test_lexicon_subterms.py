@@ -41,3 +41,10 @@ def test_a_curated_line_with_a_code_list_names_each_node(codeset: CodeSet) -> No
     entries = [e for e in read_curated(codeset) if e.term == "primary osteoarthritis"]
     assert [e.key for e in entries] == ["M19.9", "M17", "M16", "M18", "M19.0"]
     assert len({e.origin for e in entries}) == 1
+
+
+def test_stop_terms_and_acronyms_name_nothing_in_plain_words(coder: Coder) -> None:
+    text = "Assessment: Activity as tolerated. Wound care. Pre-operative visit."
+    assert [c.code for c in coder.code(text, setting="outpatient").codes] == []
+    text = "Assessment: PRES."
+    assert [c.code for c in coder.code(text, setting="outpatient").codes] == ["I67.83"]
