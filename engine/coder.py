@@ -329,8 +329,9 @@ class Coder:
 
         The roots are siblings for this choice (N18.1-N18.6 for "stage of CKD"): a root is
         supported by a word of the note, beyond the fact's own title, that sets it or a code
-        below it apart from the others ("3a" for N18.31); then the walk goes as deep as the
-        words allow. Numbers of the fact's own title never count: "type 2" is not "stage 2".
+        below it apart from the others ("3a" for N18.31); a single root also by the note naming
+        it ("end stage" heart failure). Then the walk goes as deep as the words allow. Numbers
+        of the fact's own title never count: "type 2" is not "stage 2".
         """
         own = content_words(self.codeset.node(fact.code).title)
         words = fact.words - {w for w in own if w.isdigit()}
@@ -341,8 +342,12 @@ class Coder:
             keys = (root, *self.codeset.descendants(root))
             return max(len((self.walker.words(k) - common) & telling) for k in keys)
 
+        def named(root: str) -> bool:  # one root: the note names it, not only the fact's title
+            head = head_words(self.codeset.node(root).title)
+            return bool(head) and head <= fact.words | own and bool(head & telling)
+
         ranked = sorted(roots, key=lambda r: (-support(r), r))
-        if not ranked or support(ranked[0]) == 0:
+        if not ranked or not (support(ranked[0]) or (len(roots) == 1 and named(ranked[0]))):
             return None
         specific = self.walker.most_specific(ranked[0], words | self.walker.words(ranked[0]))
         return specific.code if self.codeset.node(specific.code).billable else None

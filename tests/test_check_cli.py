@@ -97,7 +97,7 @@ def test_check_text_output(capsys: pytest.CaptureFixture[str]) -> None:
 def test_rules_lint_passes_the_shipped_packs(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "rules", "lint")
     assert (status, err) == (0, "")
-    assert out == "46 rules in 7 files: no problems\n"
+    assert out == "47 rules in 7 files: no problems\n"
 
 
 def test_rules_lint_fails_with_locations_and_exit_2(
@@ -137,7 +137,7 @@ def test_rules_test_runs_the_shipped_tests(capsys: pytest.CaptureFixture[str]) -
     status, out, _ = run(capsys, "rules", "test")
     assert status == 0
     assert out.splitlines()[-1] == (
-        "60 passed, 0 failed; rule coverage 46/46 = 100.0% (threshold 100%)"
+        "61 passed, 0 failed; rule coverage 47/47 = 100.0% (threshold 100%)"
     )
 
 
