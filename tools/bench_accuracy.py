@@ -3,6 +3,7 @@ conditions, inclusion terms (all through `Coder.code`) and CodiEsp real notes.""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from medcode.engine.result import CodingResult
 from medcode.engine.search import Searcher
 from medcode.terminology import CodeSet, NodeKind, NoteKind
 
-Item = tuple[str, frozenset[str]]  # a phrase and the billable codes that answer it
+Item = tuple[str, frozenset[str]]
+_CITATION = re.compile(r"\(([^()]*)\)\s*$")  # a phrase and the billable codes that answer it
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +184,10 @@ def _missing_reason(code: str, result: CodingResult) -> str:
 
 
 def _reason(reason: str) -> str:
-    """The kind of an exclusion reason: "integral to E61.9 (I.B.5)" -> "integral"."""
-    return reason.split(" ")[0].rstrip(":")
+    """The kind of an exclusion reason: the guideline a rule cites ("... integral to the
+    diagnosis: N99.533 (I.B.5)" -> "rule I.B.5"), else the assertion ("negated")."""
+    cited = _CITATION.search(reason)
+    return f"rule {cited.group(1)}" if cited else reason.split(" ")[0].rstrip(":")
 
 
 # -- real notes --------------------------------------------------------------------------------

@@ -35,10 +35,12 @@ def in_fresh_process(func: Callable[..., dict], *args: Any) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size in MiB (Linux reports KiB)."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process's peak resident set size in MiB: VmHWM, which starts afresh at exec
+    (ru_maxrss does not: Linux carries it over from the forking parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _latencies(seconds: Sequence[float]) -> dict[str, float]:
@@ -84,17 +86,31 @@ def medcode_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "medcode.engine.cli"]
 
 
+# Runs a command and prints [exit status, seconds, peak RSS KiB]. A small process of its own
+# forks the command, because a child's ru_maxrss starts from its forking parent's (the
+# benchmark process is large).
+_MEASURE = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), time.perf_counter() - start, usage.ru_maxrss)
+"""
+
+
 def _run_command(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and the child's peak RSS in MiB (from wait4's resource usage)."""
-    start = time.perf_counter()
-    with open(os.devnull, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=sink, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
-    return elapsed, round(usage.ru_maxrss / 1024, 1)
+    """Wall seconds and peak RSS in MiB of one run of a command."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    status, seconds, rss_kib = done.stdout.split()
+    if int(status):
+        raise RuntimeError(f"{' '.join(command)} exited with {status}")
+    return float(seconds), round(int(rss_kib) / 1024, 1)
 
 
 def command_line(notes: Sequence[str], cold_runs: int = 3, warm_runs: int = 5) -> dict:
