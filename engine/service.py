@@ -333,6 +333,12 @@ _FHIR_BUNDLE = {
     "required": ["resourceType", "type", "entry"],
     "properties": {"resourceType": {"const": "Bundle"}, "type": {"const": "collection"}},
 }
+_FHIR_INPUT = {
+    "type": "object",
+    "description": "A DocumentReference, or a Bundle of them (text/plain attachment, base64 data).",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"enum": ["DocumentReference", "Bundle"]}},
+}
 _OPERATION_OUTCOME = {
     "type": "object",
     "required": ["resourceType", "issue"],
@@ -351,6 +357,10 @@ def _answers(schema: dict[str, Any], media: str = "application/json") -> dict[in
     ):
         answers[status] = {"description": why, "content": {media: {"schema": error}}}
     return answers
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
 
 
 # -- the app -----------------------------------------------------------------------------------
@@ -424,12 +434,21 @@ def create_app(
         """Why a code was or was not reported for a note: `medcode explain --format json`."""
         return JSONResponse(current(request).explain(body))
 
-    @app.post("/fhir/r4/$code", responses=_answers(_FHIR_BUNDLE, FHIR_JSON))
+    @app.post(
+        "/fhir/r4/$code",
+        response_class=FhirResponse,
+        responses=_answers(_FHIR_BUNDLE, FHIR_JSON),
+        openapi_extra={
+            "requestBody": {
+                "content": {m: {"schema": _FHIR_INPUT} for m in (FHIR_JSON, "application/json")}
+            }
+        },
+    )
     def fhir_code(
         request: Request,
         resource: Annotated[
             dict[str, Any],
-            Body(description="A DocumentReference, or a Bundle of them (text/plain, base64)."),
+            Body(description=_FHIR_INPUT["description"]),
         ],
         setting: Annotated[Setting, Query()] = "inpatient",
     ) -> JSONResponse:
@@ -438,7 +457,7 @@ def create_app(
             bundle = current(request).fhir_code(resource, setting)
         except FhirInputError as exc:
             raise ServiceError(422, "invalid_fhir", str(exc)) from exc
-        return JSONResponse(bundle, media_type=FHIR_JSON)
+        return FhirResponse(bundle)
 
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)

@@ -1,0 +1,500 @@
+"""`medcode serve`: the REST service on a real uvicorn on loopback, its errors, its OpenAPI
+contract (docs/openapi.json) and its FHIR endpoint. One engine for the module."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+
+import jsonschema  # noqa: E402
+
+from medcode.engine import coder as coder_module  # noqa: E402
+from medcode.engine.cli import main  # noqa: E402
+from medcode.engine.coder import Coder  # noqa: E402
+from medcode.engine.service import Engine, Limits, create_app  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "docs" / "openapi.json"
+LIMIT = 65_536
+NOTE = (
+    "Assessment: acute on chronic systolic CHF. Type 2 diabetes with diabetic CKD stage 3a. "
+    "Denies chest pain."
+)
+UNCERTAIN = "Assessment: possible pneumonia. Cough for 3 days."
+
+
+@pytest.fixture(scope="module")
+def coder() -> Coder:
+    return Coder()
+
+
+@pytest.fixture(scope="module")
+def port(coder: Coder) -> Iterator[int]:
+    """A real uvicorn serving the app on 127.0.0.1, in a thread, sharing the module's Coder."""
+    app = create_app(Engine(coder), limits=Limits(LIMIT))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started
+    yield sock.getsockname()[1]
+    server.should_exit = True
+    thread.join(10)
+
+
+def call(
+    port: int,
+    method: str,
+    path: str,
+    body: object = None,
+    *,
+    raw: bytes | None = None,
+    content_type: str | None = "application/json",
+    chunks: list[bytes] | None = None,
+) -> tuple[int, str, Any]:
+    """One request on a fresh connection: (status, content type, decoded JSON)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": content_type} if content_type else {}
+    data: Any = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    if chunks is not None:
+        conn.request(method, path, body=iter(chunks), headers=headers, encode_chunked=True)
+    else:
+        conn.request(method, path, body=data, headers=headers)
+    response = conn.getresponse()
+    payload = response.read()
+    conn.close()
+    return response.status, response.getheader("content-type", ""), json.loads(payload)
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], coder: Coder):
+    """`medcode ARGS --format json` as JSON, with the module's Coder (no second load)."""
+    monkeypatch.setattr(coder_module, "Coder", lambda *args, **kwargs: coder)
+
+    def run(*argv: str) -> Any:
+        main([*argv, "--format", "json"])
+        return json.loads(capsys.readouterr().out)
+
+    return run
+
+
+# -- the same JSON as the command line ----------------------------------------------------------
+
+
+def test_code_answers_with_the_json_of_medcode_code(port: int, cli) -> None:
+    status, kind, answer = call(port, "POST", "/v1/code", {"text": NOTE})
+    assert (status, kind) == (200, "application/json")
+    assert [c["code"] for c in answer["codes"]] == ["I50.23", "E11.22", "N18.31"]
+    assert [(x["code"], x["reason"]) for x in answer["excluded"]] == [("R07.9", "negated")]
+    assert answer == cli("code", "--text", NOTE)
+
+
+def test_code_follows_the_setting(port: int) -> None:
+    body = {"text": UNCERTAIN, "setting": "outpatient", "document": "visit-7"}
+    _, _, outpatient = call(port, "POST", "/v1/code", body)
+    _, _, inpatient = call(port, "POST", "/v1/code", {**body, "setting": "inpatient"})
+    assert (outpatient["document"], outpatient["setting"]) == ("visit-7", "outpatient")
+    assert [c["code"] for c in outpatient["codes"]] == ["R05.9"]
+    assert [(x["code"], x["reason"]) for x in outpatient["excluded"]] == [("J18.9", "uncertain")]
+    assert [c["code"] for c in inpatient["codes"]] == ["J18.9"]
+
+
+def test_search_check_validate_explain_answer_as_the_cli(port: int, cli) -> None:
+    _, _, search = call(port, "POST", "/v1/search", {"phrase": "heart failure", "limit": 2})
+    assert search == cli("search", "heart", "failure", "--limit", "2")
+    assert [c["code"] for c in search["candidates"]] == ["I50.9", "I50.89"]
+
+    status, _, check = call(port, "POST", "/v1/check", {"codes": ["E11.9", "E10.9"]})
+    assert check == cli("check", "E11.9", "E10.9")
+    assert (status, check["codes"]) == (200, ["E11.9", "E10.9"])
+    assert [(e["rule"], e["severity"]) for e in check["edits"]] == [("excludes1-conflict", "error")]
+
+    body = {"codes": ["I10", "N18.30"], "setting": "outpatient", "age": 70, "sex": "F"}
+    _, _, proposed = call(port, "POST", "/v1/check", body)
+    assert proposed == cli(
+        "check", "I10", "N18.30", "--setting", "outpatient", "--age", "70", "--sex", "F"
+    )
+    assert (proposed["codes"], proposed["edits"]) == (["I12.9", "N18.30"], [])
+
+    _, _, validate = call(port, "POST", "/v1/validate", {"codes": ["e119", "E11.99"]})
+    assert validate == cli("validate", "e119", "E11.99")
+    assert [(v["code"], v["valid"], v["billable"]) for v in validate] == [
+        ("E11.9", True, True),
+        ("E11.99", False, False),
+    ]
+
+    _, _, explain = call(port, "POST", "/v1/explain", {"text": NOTE, "code": "R07.9"})
+    assert explain == cli("explain", "--text", NOTE, "--code", "R07.9")
+    assert (explain["status"], explain["excluded"][0]["reason"]) == ("excluded", "negated")
+
+
+def test_healthz_names_the_versions(port: int, coder: Coder) -> None:
+    assert call(port, "GET", "/healthz") == (
+        200,
+        "application/json",
+        {"status": "ok", "versions": coder.versions},
+    )
+
+
+# -- bad input: a clear 4xx, never a 500 ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error", "message"),
+    [
+        ("/v1/code", {"text": "  \n"}, 422, "invalid_request", "text: text is empty"),
+        (
+            "/v1/code",
+            {"text": "MZ\x00\x00\x90"},
+            422,
+            "invalid_request",
+            "text: text holds NUL characters: binary data, not a note",
+        ),
+        (
+            "/v1/code",
+            {"text": NOTE, "setting": "emergency"},
+            422,
+            "invalid_request",
+            "setting: input should be 'inpatient' or 'outpatient'",
+        ),
+        ("/v1/code", {"setting": "inpatient"}, 422, "invalid_request", "text: field required"),
+        (
+            "/v1/code",
+            {"text": NOTE, "settings": "outpatient"},
+            422,
+            "invalid_request",
+            "settings: extra inputs are not permitted",
+        ),
+        (
+            "/v1/code",
+            ["not", "an", "object"],
+            422,
+            "invalid_request",
+            "body: expected a JSON object",
+        ),
+        (
+            "/v1/check",
+            {"codes": ["E11.9", "DROP TABLE"]},
+            422,
+            "invalid_request",
+            "codes.1: not shaped like an ICD-10-CM code (letters, digits, a dot)",
+        ),
+        (
+            "/v1/check",
+            {"codes": []},
+            422,
+            "invalid_request",
+            "codes: list should have at least 1 item after validation, not 0",
+        ),
+        (
+            "/v1/check",
+            {"codes": ["E11.9"], "sex": "X"},
+            422,
+            "invalid_request",
+            "sex: input should be 'F' or 'M'",
+        ),
+        (
+            "/v1/validate",
+            {"codes": [119]},
+            422,
+            "invalid_request",
+            "codes.0: input should be a valid string",
+        ),
+        (
+            "/v1/explain",
+            {"text": NOTE, "code": "E11.99"},
+            422,
+            "unknown_code",
+            "E11.99 is not an ICD-10-CM code",
+        ),
+        (
+            "/v1/search",
+            {"phrase": "heart failure", "limit": 0},
+            422,
+            "invalid_request",
+            "limit: input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_bad_requests_get_one_clear_line(
+    port: int, path: str, body: object, status: int, error: str, message: str
+) -> None:
+    got_status, kind, answer = call(port, "POST", path, body)
+    assert (got_status, kind) == (status, "application/json")
+    assert (answer["error"], answer["message"]) == (error, message)
+    # The request is never echoed (notes carry PHI): pydantic's "input" is left out.
+    assert all(sorted(e) == ["loc", "msg", "type"] for e in answer.get("errors", []))
+
+
+def test_malformed_bodies_are_400_415_and_413(port: int) -> None:
+    assert call(port, "POST", "/v1/code", raw=b'{"text": "COPD"') == (
+        400,
+        "application/json",
+        {"error": "malformed_json", "message": "the body is not valid JSON"},
+    )
+    assert call(port, "POST", "/v1/code", raw=b'{"text": "\xff\xfe COPD"}') == (
+        400,
+        "application/json",
+        {"error": "malformed_json", "message": "the body is not UTF-8 JSON"},
+    )
+    assert call(port, "POST", "/v1/code", raw=b"COPD", content_type="text/plain") == (
+        415,
+        "application/json",
+        {
+            "error": "unsupported_media_type",
+            "message": "send the body as JSON (Content-Type: application/json)",
+        },
+    )
+    too_large = {"error": "too_large", "message": f"request body over {LIMIT} bytes"}
+    big = json.dumps({"text": "COPD. " * (LIMIT // 6 + 1)}).encode()
+    assert call(port, "POST", "/v1/code", raw=big) == (413, "application/json", too_large)
+    # Without Content-Length (chunked), the body is counted as it streams.
+    chunks = [big[i : i + 8192] for i in range(0, len(big), 8192)]
+    assert call(port, "POST", "/v1/code", chunks=chunks) == (413, "application/json", too_large)
+    # Just under the limit is coded.
+    fits = json.dumps({"text": "Assessment: COPD." + " " * (LIMIT - 40)}).encode()
+    status, _, answer = call(port, "POST", "/v1/code", raw=fits)
+    assert (len(fits) <= LIMIT, status, [c["code"] for c in answer["codes"]]) == (
+        True,
+        200,
+        ["J44.9"],
+    )
+
+
+def test_unknown_paths_and_methods_are_json_errors(port: int) -> None:
+    assert call(port, "GET", "/v2/code") == (
+        404,
+        "application/json",
+        {"error": "not_found", "message": "Not Found"},
+    )
+    assert call(port, "GET", "/v1/code") == (
+        405,
+        "application/json",
+        {"error": "method_not_allowed", "message": "Method Not Allowed"},
+    )
+
+
+# -- one engine, many clients ------------------------------------------------------------------
+
+
+def test_concurrent_requests_get_the_answers_of_serial_ones(port: int) -> None:
+    notes = [NOTE, UNCERTAIN, "Discharge Diagnoses: COPD with acute exacerbation.", "HTN, CKD 3b."]
+    bodies = [{"text": notes[i % 4], "document": f"n{i}"} for i in range(48)]
+    serial = [call(port, "POST", "/v1/code", b)[2] for b in bodies[:4]]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda b: call(port, "POST", "/v1/code", b), bodies))
+    assert {a[0] for a in answers} == {200}
+    for i, (_, _, answer) in enumerate(answers):
+        assert answer == {**serial[i % 4], "document": f"n{i}"}
+
+
+# -- the OpenAPI contract ------------------------------------------------------------------------
+
+
+def test_the_committed_spec_is_what_the_server_serves(port: int) -> None:
+    status, _, served = call(port, "GET", "/openapi.json")
+    committed = json.loads(SPEC.read_text(encoding="utf-8"))
+    assert status == 200
+    assert served == committed, "regenerate: medcode serve --openapi > docs/openapi.json"
+    assert sorted((p, m) for p, ops in served["paths"].items() for m in ops) == [
+        ("/fhir/r4/$code", "post"),
+        ("/healthz", "get"),
+        ("/v1/check", "post"),
+        ("/v1/code", "post"),
+        ("/v1/explain", "post"),
+        ("/v1/search", "post"),
+        ("/v1/validate", "post"),
+    ]
+
+
+def test_serve_openapi_prints_the_committed_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--openapi"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(SPEC.read_text(encoding="utf-8"))
+
+
+def _document_reference(ident: str, text: str) -> dict[str, Any]:
+    data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return {
+        "resourceType": "DocumentReference",
+        "id": ident,
+        "status": "current",
+        "subject": {"reference": "Patient/p1"},
+        "content": [{"attachment": {"contentType": "text/plain", "data": data}}],
+    }
+
+
+# For every operation of the spec: a body the spec and the server accept, and one both refuse
+# (the FHIR body's problem is below what the spec can say: only the server refuses it).
+CONTRACT: dict[tuple[str, str], tuple[object, object, bool]] = {
+    ("/healthz", "get"): (None, None, False),
+    ("/v1/code", "post"): ({"text": NOTE, "setting": "outpatient"}, {"text": 7}, True),
+    ("/v1/search", "post"): ({"phrase": "copd"}, {"phrase": ""}, True),
+    ("/v1/check", "post"): ({"codes": ["I10"], "age": 50}, {"codes": ["I10"], "age": -1}, True),
+    ("/v1/validate", "post"): ({"codes": ["E11.9"]}, {"codes": "E11.9"}, True),
+    ("/v1/explain", "post"): ({"text": NOTE, "code": "I50.23"}, {"text": NOTE}, True),
+    ("/fhir/r4/$code", "post"): (
+        _document_reference("n1", NOTE),
+        {"resourceType": "DocumentReference", "content": []},
+        False,
+    ),
+}
+
+
+def _schema(spec: dict, operation: dict, status: str) -> tuple[str, dict]:
+    (media, content), *_ = operation["responses"][status]["content"].items()
+    # OpenAPI 3.1 schemas are JSON Schema 2020-12; refs point into the spec's components.
+    return media, {**content["schema"], "components": spec["components"]}
+
+
+def test_every_operation_of_the_spec_keeps_its_contract(port: int) -> None:
+    spec = json.loads(SPEC.read_text(encoding="utf-8"))
+    operations = {(p, m): op for p, ops in spec["paths"].items() for m, op in ops.items()}
+    assert sorted(operations) == sorted(CONTRACT)
+    checked = []
+    for (path, method), operation in operations.items():
+        valid, invalid, spec_refuses = CONTRACT[path, method]
+        status, kind, answer = call(port, method.upper(), path, valid)
+        media, schema = _schema(spec, operation, "200")
+        assert (status, kind) == (200, media), path
+        jsonschema.validate(answer, schema)
+        checked.append((path, "200"))
+        if method == "get":
+            continue
+        assert sorted(operation["responses"]) == ["200", "400", "413", "415", "422"], path
+        request = next(iter(operation["requestBody"]["content"].values()))["schema"]
+        request = {**request, "components": spec["components"]}
+        jsonschema.validate(valid, request)
+        if spec_refuses:
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(invalid, request)
+        for code, kwargs in (
+            ("422", {"body": invalid}),
+            ("400", {"raw": b"{"}),
+            ("415", {"raw": b"{}", "content_type": "text/plain"}),
+            ("413", {"raw": b" " * (LIMIT + 1)}),
+        ):
+            status, kind, answer = call(port, "POST", path, **kwargs)
+            media, schema = _schema(spec, operation, code)
+            assert (str(status), kind) == (code, media), (path, code)
+            jsonschema.validate(answer, schema)
+            checked.append((path, code))
+    assert len(checked) == 1 + 6 * 5
+
+
+# -- FHIR over HTTP ------------------------------------------------------------------------------
+
+
+def test_fhir_code_returns_a_bundle_of_conditions(port: int) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": _document_reference("n1", NOTE)},
+            {"resource": _document_reference("n2", UNCERTAIN)},
+        ],
+    }
+    status, kind, answer = call(
+        port,
+        "POST",
+        "/fhir/r4/$code?setting=outpatient",
+        bundle,
+        content_type="application/fhir+json",
+    )
+    assert (status, kind) == (200, "application/fhir+json")
+    rows = [
+        (
+            e["resource"]["resourceType"],
+            e["resource"].get("code", {}).get("coding", [{}])[0].get("code"),
+            e["resource"].get("entity", [{}])[0].get("what", {}).get("reference"),
+        )
+        for e in answer["entry"]
+    ]
+    assert rows == [
+        ("Condition", "I50.23", None),
+        ("Condition", "E11.22", None),
+        ("Condition", "N18.31", None),
+        ("Provenance", None, "DocumentReference/n1"),
+        ("Condition", "R05.9", None),
+        ("Provenance", None, "DocumentReference/n2"),
+    ]
+
+
+def test_fhir_errors_are_operation_outcomes(port: int) -> None:
+    status, kind, answer = call(port, "POST", "/fhir/r4/$code", {"resourceType": "Patient"})
+    assert (status, kind) == (422, "application/fhir+json")
+    assert answer == {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "invalid",
+                "diagnostics": "expected a DocumentReference or a Bundle, not 'Patient'",
+            }
+        ],
+    }
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_serve_without_the_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err == (
+        "medcode serve: needs the service extra (uvicorn is not installed): "
+        "pip install 'medcode[service]'\n"
+    )
+
+
+def test_medcode_serve_runs_and_stops_on_sigterm() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    command = [sys.executable, "-m", "medcode.engine.cli", "serve", "--port", str(free)]
+    server = subprocess.Popen(
+        [*command, "--max-body-bytes", "100", "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = call(free, "GET", "/healthz")
+                break
+            except ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert (health[0], health[2]["status"]) == (200, "ok")
+        assert call(free, "POST", "/v1/validate", {"codes": ["J44.1"]})[0] == 200
+        assert call(free, "POST", "/v1/code", {"text": "x" * 100})[:2] == (413, "application/json")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: a SIGTERM death.
+    assert server.returncode == -signal.SIGTERM
+    assert b"Traceback" not in err
