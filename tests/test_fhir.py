@@ -1,0 +1,300 @@
+"""FHIR R4 in and out (engine/fhir.py, `medcode code --fhir`): what we emit is validated with
+the fhir.resources R4B models (R4B is R4 for DocumentReference, Condition and Provenance)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medcode.engine import coder as coder_module
+from medcode.engine.cli import main
+from medcode.engine.coder import Coder
+from medcode.engine.fhir import ICD10CM, FhirInputError, read_notes, recorded_now, to_bundle
+
+r4b_bundle = pytest.importorskip("fhir.resources.R4B.bundle")
+r4b_document = pytest.importorskip("fhir.resources.R4B.documentreference")
+
+NOTE = (
+    "Assessment: acute on chronic systolic CHF. Type 2 diabetes with diabetic CKD stage 3a. "
+    "Denies chest pain."
+)
+UNCERTAIN = "Discharge Diagnoses: possible pneumonia."
+RECORDED = "2026-11-26T12:00:00Z"
+EXT = "https://medcode.invalid/fhir/StructureDefinition/"
+
+
+@pytest.fixture(scope="module")
+def coder() -> Coder:
+    return Coder()
+
+
+def document(ident: str | None, text: str | bytes, **attachment: Any) -> dict[str, Any]:
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    resource: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "subject": {"reference": "Patient/p1"},
+        "context": {"encounter": [{"reference": "Encounter/e1"}]},
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=utf-8",
+                    "data": base64.b64encode(raw).decode("ascii"),
+                    **attachment,
+                }
+            }
+        ],
+    }
+    if ident is not None:
+        resource["id"] = ident
+    return resource
+
+
+def bundle_of(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": f"urn:uuid:00000000-0000-0000-0000-00000000000{i}", "resource": r}
+            for i, r in enumerate(resources)
+        ],
+    }
+
+
+def code_bundle(
+    coder: Coder, resource: dict, setting: str = "inpatient", recorded: str = RECORDED
+) -> dict[str, Any]:
+    notes = read_notes(resource)
+    coded = [(n, coder.code(n.text, document=n.document, setting=setting)) for n in notes]
+    return to_bundle(coded, recorded)
+
+
+def resources(bundle: dict, kind: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def extension(resource: dict, name: str) -> Any:
+    (found,) = [e for e in resource["extension"] if e["url"] == EXT + name]
+    return next(v for k, v in found.items() if k.startswith("value"))
+
+
+def test_a_document_reference_becomes_validated_conditions_and_provenance(coder: Coder) -> None:
+    source = document("note-1", NOTE)
+    r4b_document.DocumentReference.model_validate(source)  # our test input is valid R4(B)
+    bundle = code_bundle(coder, source)
+    parsed = r4b_bundle.Bundle.model_validate(bundle)
+    assert json.loads(parsed.model_dump_json()) == bundle  # nothing dropped or renamed
+    assert (bundle["type"], bundle["timestamp"]) == ("collection", RECORDED)
+    conditions = resources(bundle, "Condition")
+    assert [
+        (
+            c["code"]["coding"][0]["system"],
+            c["code"]["coding"][0]["code"],
+            c["code"]["coding"][0]["version"],
+            extension(c, "sequence"),
+            extension(c, "confidence"),
+            c["verificationStatus"]["coding"][0]["code"],
+        )
+        for c in conditions
+    ] == [
+        (ICD10CM, "I50.23", "2026", 1, "high", "confirmed"),
+        (ICD10CM, "E11.22", "2026", 2, "high", "confirmed"),
+        (ICD10CM, "N18.31", "2026", 3, "medium", "confirmed"),
+    ]
+    first = conditions[0]
+    assert first["code"]["coding"][0]["display"] == (
+        "Acute on chronic systolic (congestive) heart failure"
+    )
+    assert (first["subject"], first["encounter"]) == (
+        {"reference": "Patient/p1"},
+        {"reference": "Encounter/e1"},
+    )
+    assert first["category"][0]["coding"][0]["code"] == "encounter-diagnosis"
+
+
+def test_evidence_extensions_point_at_the_words_of_the_note(coder: Coder) -> None:
+    bundle = code_bundle(coder, document("note-1", NOTE))
+    spans = []
+    for condition in resources(bundle, "Condition"):
+        for evidence in condition["evidence"]:
+            assert evidence["detail"] == [{"reference": "DocumentReference/note-1"}]
+            (span,) = evidence["extension"]
+            assert span["url"] == EXT + "evidence-span"
+            parts = {
+                p["url"]: next(v for k, v in p.items() if k != "url") for p in span["extension"]
+            }
+            assert NOTE[parts["start"] : parts["end"]] == parts["text"]
+            spans.append(
+                (condition["code"]["coding"][0]["code"], parts["text"], parts["assertion"])
+            )
+    assert spans == [
+        ("I50.23", "acute on chronic systolic CHF", "affirmed"),
+        ("E11.22", "Type 2 diabetes", "affirmed"),
+        ("E11.22", "diabetic CKD", "affirmed"),
+        # N18.31 is added by a rule from the words of E11.22 (use additional code): its
+        # evidence is theirs, as in the JSON result.
+        ("N18.31", "Type 2 diabetes", "affirmed"),
+        ("N18.31", "diabetic CKD", "affirmed"),
+    ]
+    result = coder.code(NOTE)
+    assert spans == [(c.code, e.text, e.assertion) for c in result.codes for e in c.evidence]
+
+
+def test_provenance_names_engine_code_set_and_rule_versions(coder: Coder) -> None:
+    bundle = code_bundle(coder, document("note-1", NOTE))
+    (provenance,) = resources(bundle, "Provenance")
+    (device,) = provenance["contained"]
+    assert device["resourceType"] == "Device"
+    assert {v["type"]["text"]: v["value"] for v in device["version"]} == coder.versions
+    assert provenance["agent"][0]["who"] == {
+        "reference": "#medcode",
+        "display": f"medcode {coder.versions['engine']}",
+    }
+    condition_urls = [e["fullUrl"] for e in bundle["entry"][:3]]
+    assert [t["reference"] for t in provenance["target"]] == condition_urls
+    assert provenance["entity"] == [
+        {"role": "source", "what": {"reference": "DocumentReference/note-1"}}
+    ]
+    assert provenance["recorded"] == RECORDED
+
+
+def test_the_same_note_gives_the_same_bundle(coder: Coder) -> None:
+    first = code_bundle(coder, document("note-1", NOTE))
+    assert code_bundle(coder, document("note-1", NOTE)) == first
+    other = code_bundle(coder, document("note-2", NOTE))
+    assert [e["fullUrl"] for e in other["entry"]] != [e["fullUrl"] for e in first["entry"]]
+
+
+def test_uncertain_inpatient_diagnoses_are_provisional(coder: Coder) -> None:
+    inpatient = code_bundle(coder, document("n", UNCERTAIN))
+    (condition,) = resources(inpatient, "Condition")
+    assert condition["code"]["coding"][0]["code"] == "J18.9"
+    assert condition["verificationStatus"]["coding"][0]["code"] == "provisional"
+    outpatient = code_bundle(coder, document("n", UNCERTAIN), setting="outpatient")
+    assert resources(outpatient, "Condition") == []
+    (provenance,) = resources(outpatient, "Provenance")  # nothing coded: it names the document
+    assert provenance["target"] == [{"reference": "DocumentReference/n"}]
+    r4b_bundle.Bundle.model_validate(outpatient)
+
+
+def test_a_bundle_of_documents_skips_other_resources(coder: Coder) -> None:
+    patient = {"resourceType": "Patient", "id": "p1"}
+    source = bundle_of(patient, document("a", NOTE), document(None, UNCERTAIN))
+    notes = read_notes(source)
+    assert [(n.document, n.reference) for n in notes] == [
+        ("a", {"reference": "DocumentReference/a"}),
+        ("Bundle.entry[2]", {"reference": "urn:uuid:00000000-0000-0000-0000-000000000002"}),
+    ]
+    bundle = code_bundle(coder, source)
+    r4b_bundle.Bundle.model_validate(bundle)
+    assert [
+        e["resource"].get("code", {}).get("coding", [{}])[0].get("code", "Provenance")
+        for e in bundle["entry"]
+    ] == ["I50.23", "E11.22", "N18.31", "Provenance", "J18.9", "Provenance"]
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        ({"resourceType": "Patient"}, "expected a DocumentReference or a Bundle, not 'Patient'"),
+        ([1, 2], "expected a FHIR resource: a JSON object with a resourceType"),
+        (bundle_of({"resourceType": "Patient"}), "the Bundle holds no DocumentReference"),
+        (
+            bundle_of(document("a", NOTE), document("a", NOTE)),
+            "two DocumentReferences have the id 'a'",
+        ),
+        (
+            {
+                **document("a", NOTE),
+                "content": [{"attachment": {"contentType": "application/pdf"}}],
+            },
+            "DocumentReference/a: no text/plain attachment",
+        ),
+        (
+            document("a", NOTE, data=None, url="https://example.org/n.txt"),
+            "DocumentReference/a: the text/plain attachment has no inline data "
+            "(attachment by url is not fetched)",
+        ),
+        (
+            document("a", NOTE, data="not base64!"),
+            "DocumentReference/a: attachment data is not valid base64",
+        ),
+        (document("a", b"MZ\x00\x00"), "DocumentReference/a: binary file, not a text note"),
+        (
+            document("a", "caf\xe9".encode("latin-1")),
+            "DocumentReference/a: not UTF-8 text (byte 3: b'\\xe9')",
+        ),
+        (
+            document("a", NOTE, contentType="text/plain; charset=iso-8859-1"),
+            "DocumentReference/a: charset 'iso-8859-1' is not supported (UTF-8 only)",
+        ),
+        (document("a", "  \n"), "DocumentReference/a: the attachment is empty"),
+        (document("a b", NOTE), "DocumentReference: id 'a b' is not a FHIR id"),
+    ],
+)
+def test_unusable_resources_are_refused_with_the_reason(resource: object, message: str) -> None:
+    with pytest.raises(FhirInputError) as caught:
+        read_notes(resource)
+    assert str(caught.value) == message
+
+
+def test_recorded_time_is_fixed_by_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795000000")
+    assert recorded_now() == "2026-11-18T11:06:40Z"
+
+
+def test_medcode_code_fhir_prints_the_bundle(
+    coder: Coder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(coder_module, "Coder", lambda *args, **kwargs: coder)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795000000")
+    path = tmp_path / "note.json"
+    path.write_text(json.dumps(document("note-1", NOTE)), encoding="utf-8")
+    assert main(["code", "--fhir", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = code_bundle(coder, document("note-1", NOTE), recorded="2026-11-18T11:06:40Z")
+    assert printed == expected
+    assert [e["resource"]["resourceType"] for e in printed["entry"]] == [
+        "Condition",
+        "Condition",
+        "Condition",
+        "Provenance",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--text", NOTE],
+            "medcode code: --fhir reads the notes from FILE; give no PATH or --text",
+        ),
+        (["--format", "html"], "medcode code: --fhir prints a FHIR Bundle (JSON), not html"),
+    ],
+)
+def test_medcode_code_fhir_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["code", "--fhir", str(tmp_path / "x.json"), *argv]) == 2
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_medcode_code_fhir_reports_bad_files_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.json"
+    assert main(["code", "--fhir", str(missing)]) == 2
+    assert capsys.readouterr().err == f"medcode code: {missing}: No such file or directory\n"
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"resourceType": ', encoding="utf-8")
+    assert main(["code", "--fhir", str(broken)]) == 2
+    assert capsys.readouterr().err == (
+        f"medcode code: {broken}: not JSON (Expecting value, line 1)\n"
+    )
