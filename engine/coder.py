@@ -127,15 +127,7 @@ class Coder:
                 span.text,
                 section,
                 _assertion(span, section),
-                tuple(
-                    {
-                        "category": m.category.lower(),
-                        "trigger": m.span.text if hasattr(m, "span") else str(m),
-                        "start": offset + m.span.start_char if hasattr(m, "span") else None,
-                        "end": offset + m.span.end_char if hasattr(m, "span") else None,
-                    }
-                    for m in span._.modifiers
-                ),
+                tuple(_modifier(doc[slice(*m.modifier_span)], m, offset) for m in span._.modifiers),
                 span._.lexicon_entries,
                 self._context_words(span, sentences),
                 offset + doc[sentences.bounds(span)[0]].idx,
@@ -436,6 +428,16 @@ def _assertion(span: Span, section: str | None) -> str:
         "uncertain": span._.is_uncertain,
     }
     return next((name for name in ASSERTION_ORDER if flags[name]), "affirmed")
+
+
+def _modifier(trigger: Span, modifier: Any, offset: int) -> dict[str, Any]:
+    """A ConText modifier as a trace records it: category and the words that triggered it."""
+    return {
+        "category": modifier.category.lower(),
+        "trigger": trigger.text,
+        "start": offset + trigger.start_char,
+        "end": offset + trigger.end_char,
+    }
 
 
 def _confidence(group: list[_Candidate]) -> str:
