@@ -78,11 +78,12 @@ class AssertionPolicy:
 
     def history_code(self, code: str, kind: str) -> tuple[str | None, HistoryRow | None]:
         """The family- or personal-history code for a condition code (kind: family|history);
-        `self` in the table means the code already is one."""
+        `self` in the table means the code already is one, `current` that the condition is
+        chronic and coded itself, `none` that there is none."""
         for row in self.history:
             if any(self.codeset.is_below(code, target) for target in row.targets):
                 value = getattr(row, kind)
-                return {"self": code, "none": None}.get(value or "", value), row
+                return {"self": code, "current": code, "none": None}.get(value or "", value), row
         return None, None
 
 

@@ -14,6 +14,12 @@ def coder(codeset: CodeSet) -> Coder:
     return Coder()
 
 
+def mention_codes(coder: Coder, text: str) -> list[str]:
+    """The codes the note's own mentions lead to (rule packs may add others), sorted."""
+    result = coder.code(text, setting="outpatient")
+    return sorted(c.code for c in result.codes if c.trace[0]["step"] == "match")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -34,7 +40,7 @@ def coder(codeset: CodeSet) -> Coder:
     ],
 )
 def test_terms_as_notes_write_them(coder: Coder, text: str, expected: list[str]) -> None:
-    assert [c.code for c in coder.code(text, setting="outpatient").codes] == expected
+    assert mention_codes(coder, text) == expected
 
 
 def test_a_curated_line_with_a_code_list_names_each_node(codeset: CodeSet) -> None:
@@ -45,6 +51,5 @@ def test_a_curated_line_with_a_code_list_names_each_node(codeset: CodeSet) -> No
 
 def test_stop_terms_and_acronyms_name_nothing_in_plain_words(coder: Coder) -> None:
     text = "Assessment: Activity as tolerated. Wound care. Pre-operative visit."
-    assert [c.code for c in coder.code(text, setting="outpatient").codes] == []
-    text = "Assessment: PRES."
-    assert [c.code for c in coder.code(text, setting="outpatient").codes] == ["I67.83"]
+    assert mention_codes(coder, text) == []
+    assert mention_codes(coder, "Assessment: PRES.") == ["I67.83"]
