@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -111,6 +110,9 @@ def read_tasks(source: Path, setting: str) -> Iterator[Task | Failure]:
             text = record.get("text")
             if not isinstance(text, str):
                 yield Failure(document, f'{where}: needs a string "text"')
+                continue
+            if "\x00" in text:
+                yield Failure(document, f"{where}: text holds NUL characters: binary, not a note")
                 continue
             given = record.get("setting", setting)
             yield Task(document, given if isinstance(given, str) else repr(given), text=text)
@@ -236,10 +238,12 @@ def run_batch(
     workers: int = 1,
     setting: str = "inpatient",
     tabular: str | None = None,
-    progress: IO[str] | None = sys.stderr,
+    progress: IO[str] | None = None,
     every: float = 5.0,
+    notices: IO[str] | None = None,
 ) -> Summary:
-    """Code every document of `source` not yet in `out`, appending one line per document."""
+    """Code every document of `source` not yet in `out`, appending one line per document;
+    the progress bar goes to `progress`, a repaired OUT is reported on `notices`."""
     if not source.exists():
         raise BatchError(f"{source}: no such file or folder")
     if source.is_dir() and not any(source.glob("*.txt")):
@@ -247,8 +251,8 @@ def run_batch(
     if workers < 1:
         raise BatchError(f"--workers must be at least 1, not {workers}")
     done, lines, torn = resume(out)
-    if torn and progress is not None:
-        progress.write(f"medcode batch: {out}: dropped a torn last line ({torn} bytes); redoing\n")
+    if torn and notices is not None:
+        notices.write(f"medcode batch: {out}: dropped a torn last line ({torn} bytes); redoing\n")
     total = count_documents(source)
     todo = (t for t in read_tasks(source, setting) if t.document not in done)
     bar = Progress(total, lines, progress, every)

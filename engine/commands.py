@@ -330,6 +330,7 @@ def batch(args: argparse.Namespace) -> int:
             setting=args.setting,
             tabular=args.tabular,
             progress=None if args.no_progress else sys.stderr,
+            notices=sys.stderr,
         )
     except BatchError as exc:
         raise UsageError(f"medcode batch: {exc}") from exc

@@ -1,0 +1,202 @@
+"""`medcode batch`: one line per document in input order, failures reported and skipped, and a
+killed run resumed so that every document is coded exactly once."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medcode.engine import batch
+from medcode.engine.cli import main
+from medcode.engine.coder import Coder
+
+GOLD = Path(__file__).resolve().parent / "gold" / "notes.yaml"
+DOCUMENTS = 240
+
+
+@pytest.fixture(scope="module")
+def coder() -> Coder:
+    return Coder()
+
+
+@pytest.fixture
+def shared_coder(coder: Coder, monkeypatch: pytest.MonkeyPatch) -> Coder:
+    """In-process batches use the module's Coder instead of loading another."""
+    monkeypatch.setattr(batch, "_coder", lambda tabular: coder)
+    return coder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DOCUMENTS notes, the gold notes over and over, as note-000.txt ..."""
+    notes = [n["text"] for n in yaml.safe_load(GOLD.read_text(encoding="utf-8"))]
+    path = tmp_path_factory.mktemp("notes")
+    for i in range(DOCUMENTS):
+        (path / f"note-{i:03}.txt").write_text(notes[i % len(notes)], encoding="utf-8")
+    return path
+
+
+def lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+def expected(coder: Coder, name: str, text: str, setting: str = "inpatient") -> dict:
+    return coder.code(text, document=name, setting=setting).with_input(text).to_json()
+
+
+def test_a_killed_batch_resumes_and_codes_every_document_once(
+    folder: Path, tmp_path: Path, shared_coder: Coder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "medcode.engine.cli", "batch", str(folder), "-o", str(out)]
+    run = subprocess.Popen(
+        [*command, "--workers", "2", "--no-progress"],
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the kill takes the workers too
+    )
+    deadline = time.monotonic() + 90
+    while not (out.exists() and out.read_bytes().count(b"\n") >= 10):
+        assert run.poll() is None, run.stderr.read().decode() if run.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(10)
+    run.stderr.close()
+    written = out.read_bytes().count(b"\n")
+    assert 10 <= written < DOCUMENTS  # killed mid-run
+    # A kill in the middle of a write leaves a torn last line: make sure there is one.
+    with out.open("ab") as sink:
+        sink.write(b'{"document": "note-1')
+    status = main(["batch", str(folder), "-o", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 0
+    assert err.splitlines()[0] == (
+        f"medcode batch: {out}: dropped a torn last line (20 bytes); redoing"
+    )
+    assert err.splitlines()[1].startswith(
+        f"medcode batch: {DOCUMENTS} documents: {DOCUMENTS - written} coded, 0 failed, "
+        f"{written} already in {out}; "
+    )
+    results = lines(out)
+    names = sorted(p.name for p in folder.glob("*.txt"))
+    assert [r["document"] for r in results] == names  # each once, in input order
+    for result in results:
+        text = (folder / result["document"]).read_text(encoding="utf-8")
+        assert result == expected(shared_coder, result["document"], text)
+    # Nothing left: a third run codes nothing and leaves OUT as it is.
+    before = out.read_bytes()
+    assert main(["batch", str(folder), "-o", str(out), "--no-progress"]) == 0
+    assert out.read_bytes() == before
+    assert f"0 coded, 0 failed, {DOCUMENTS} already in" in capsys.readouterr().err
+
+
+def test_failed_documents_are_error_lines_and_the_others_are_coded(
+    tmp_path: Path, shared_coder: Coder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "notes.jsonl"
+    records = [
+        '{"document": "a", "text": "Assessment: COPD with acute exacerbation."}',
+        "not json",
+        '{"document": "b", "text": "Assessment: possible pneumonia.", "setting": "outpatient"}',
+        '{"text": "no id"}',
+        '{"document": "a", "text": "again"}',
+        '{"document": "c", "text": "COPD", "setting": "emergency"}',
+        '{"document": "d", "text": 42}',
+        "",
+        '{"document": "e", "text": "Discharge Diagnoses: possible pneumonia."}',
+    ]
+    source.write_text("\n".join(records) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(source), "-o", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"medcode batch: 8 documents: 3 coded, 5 failed, 0 already in {out}; ")
+    results = lines(out)
+    assert results[0] == expected(shared_coder, "a", "Assessment: COPD with acute exacerbation.")
+    assert results[2] == expected(
+        shared_coder, "b", "Assessment: possible pneumonia.", "outpatient"
+    )
+    assert [(r["document"], r.get("error")) for r in results] == [
+        ("a", None),
+        (
+            "notes.jsonl:2",
+            "notes.jsonl:2: not a JSON object (Expecting value: line 1 column 1 (char 0))",
+        ),
+        ("b", None),
+        ("notes.jsonl:4", 'notes.jsonl:4: needs a non-empty string "document"'),
+        ("a", "notes.jsonl:5: document id already used at line 1"),
+        ("c", "unknown setting 'emergency' (inpatient or outpatient)"),
+        ("d", 'notes.jsonl:7: needs a string "text"'),
+        ("e", None),
+    ]
+    assert [c["code"] for c in results[7]["codes"]] == ["J18.9"]
+    # Error lines count as done: a rerun has nothing to do.
+    assert main(["batch", str(source), "-o", str(out), "--no-progress"]) == 0
+    assert len(lines(out)) == 8
+
+
+def test_unreadable_notes_in_a_folder_are_reported_and_skipped(
+    tmp_path: Path, shared_coder: Coder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Assessment: COPD.", encoding="utf-8")
+    (tmp_path / "in" / "b.txt").write_bytes(b"MZ\x90\x00\x03")
+    (tmp_path / "in" / "c.txt").write_bytes("Assessment: caf\xe9 asthma.".encode("latin-1"))
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(tmp_path / "in"), "-o", str(out), "--no-progress"]) == 1
+    capsys.readouterr()
+    folder = tmp_path / "in"
+    assert [(r["document"], r.get("error")) for r in lines(out)] == [
+        ("a.txt", None),
+        ("b.txt", f"{folder / 'b.txt'}: binary file, not a text note"),
+        ("c.txt", f"{folder / 'c.txt'}: not UTF-8 text (byte 15: b'\\xe9')"),
+    ]
+
+
+def test_an_out_file_that_is_not_a_batch_output_is_refused(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("hello\nworld\n", encoding="utf-8")
+    assert main(["batch", str(folder), "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"medcode batch: {out}:1: not a medcode batch line; give a new OUT\n"
+    )
+    assert out.read_text(encoding="utf-8") == "hello\nworld\n"
+    assert main(["batch", str(tmp_path / "none"), "-o", str(out)]) == 2
+    assert (
+        capsys.readouterr().err == f"medcode batch: {tmp_path / 'none'}: no such file or folder\n"
+    )
+
+
+def test_the_progress_bar_counts_documents_and_failures(
+    tmp_path: Path, shared_coder: Coder
+) -> None:
+    source = tmp_path / "notes.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"document": f"d{i}", "text": "Assessment: COPD."}) + "\n" for i in range(3)
+        )
+        + '{"document": "bad", "text": "x\\u0000y"}\n',
+        encoding="utf-8",
+    )
+    stream = io.StringIO()
+    summary = batch.run_batch(source, tmp_path / "out.jsonl", progress=stream, every=0)
+    assert (summary.total, summary.already, summary.coded, summary.failed) == (4, 0, 3, 1)
+    shown = stream.getvalue().splitlines()
+    assert len(shown) == 5  # one line a document (every=0, not a terminal) and the final one
+    assert re.fullmatch(
+        r"medcode batch: \[#{18} {6}\] 3/4 \(75%\) \d+\.\d docs/s, eta \d+s, 0 failed", shown[2]
+    )
+    assert re.fullmatch(
+        r"medcode batch: \[#{24}\] 4/4 \(100%\) \d+\.\d docs/s, 1 failed", shown[-1]
+    )
