@@ -92,8 +92,11 @@ class ConceptMatcher:
             if sentence[first] != sentence[last]:
                 continue
             entries = self.lexicon.lookup(tuple(w for _, w, _ in seq[:length]))
-            text = doc[first : last + 1].text
-            entries = tuple(e for e in entries if not e.case_sensitive or e.term in text)
+            if not entries:
+                continue
+            if any(e.case_sensitive for e in entries):
+                text = doc[first : last + 1].text
+                entries = tuple(e for e in entries if not e.case_sensitive or e.term in text)
             if entries:
                 span = Span(doc, first, last + 1, label=CONCEPT_LABEL)
                 span._.lexicon_entries = entries
