@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,7 +27,7 @@ from medcode.engine.llm import (
     candidates_from_codeset,
     review_edit,
 )
-from medcode.engine.result import Edit
+from medcode.engine.result import CodedCode, CodingResult, Edit, Evidence, ExcludedCode
 from medcode.terminology import CodeSet
 
 CKD = Ambiguity(
@@ -446,3 +448,126 @@ def test_a_bad_configuration_file_is_one_clear_error(
         LLMConfig.from_file(tmp_path / name)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+# -- tools/bench_llm.py ----------------------------------------------------------------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+import bench_llm  # noqa: E402
+
+NOTE = "A 60-year-old man.\nHe has chronic kidney disease stage 3.\nNo fever."
+CKD_EVIDENCE = Evidence(26, 48, "chronic kidney disease", None, "affirmed")
+FEVER_EVIDENCE = Evidence(61, 66, "fever", None, "negated")
+AMBIGUOUS = {"step": "ambiguity", "candidates": ["N18.30", "N18.31"], "reason": "stage 3 a or b"}
+
+
+def coded_note(*codes: CodedCode, excluded: tuple[ExcludedCode, ...] = ()) -> CodingResult:
+    return CodingResult("doc-1", 2026, "inpatient", codes, excluded)
+
+
+def ckd_code(trace: tuple[dict[str, Any], ...]) -> CodedCode:
+    title = "Chronic kidney disease, stage 3 unspecified"
+    return CodedCode("N18.30", title, 1, "low", (CKD_EVIDENCE,), trace)
+
+
+FEVER = ExcludedCode(
+    "R50.9",
+    "negated",
+    (FEVER_EVIDENCE,),
+    ({"step": "ambiguity", "candidates": ["R50.9", "R50.81"], "reason": "x"},),
+)
+
+
+def test_the_bench_reads_ambiguity_steps_of_codes_and_excluded_candidates() -> None:
+    result = coded_note(ckd_code(({"step": "match"}, AMBIGUOUS)), excluded=(FEVER,))
+    assert bench_llm.marks(result) == [
+        bench_llm.Mark("N18.30", True, ("N18.30", "N18.31"), "stage 3 a or b", CKD_EVIDENCE),
+        bench_llm.Mark("R50.9", False, ("R50.9", "R50.81"), "x", FEVER_EVIDENCE),
+    ]
+    assert bench_llm.sentence_of(NOTE, CKD_EVIDENCE) == "He has chronic kidney disease stage 3."
+    assert bench_llm.sentence_of(NOTE, FEVER_EVIDENCE) == "No fever."
+    assert bench_llm.replaced({"N18.30", "I10"}, [("N18.30", "N18.31")]) == {"N18.31", "I10"}
+
+
+def test_the_bench_counts_ambiguities_and_what_a_perfect_choice_could_gain() -> None:
+    result = coded_note(ckd_code((AMBIGUOUS,)), excluded=(FEVER,))
+    per_note = {"doc-1": bench_llm.marks(result), "doc-2": []}
+    docs = {"doc-1": (NOTE, frozenset({"N18.31"})), "doc-2": ("", frozenset())}
+    assert bench_llm.counting(per_note, docs) == {
+        "notes": 2,
+        "notes_with_ambiguity": 1,
+        "mentions": 2,
+        "in_reported_codes": 1,
+        "in_excluded_candidates": 1,
+        "per_note_mean": 1.0,
+        "per_note_max": 2,
+        "per_note_distribution": {"0": 1, "1": 0, "2": 1, "3": 0, "4": 0, "5+": 0},
+        "candidates_per_mention": {2: 2},
+        "reasons": {"stage 3 a or b": 1, "x": 1},
+        "reported_headroom": {"another candidate is gold": 1},
+        "top_candidate_sets": {"N18.30 | N18.31": 1, "R50.81 | R50.9": 1},
+    }
+
+
+def test_the_bench_scores_the_model_s_choices(ask, codeset: CodeSet) -> None:
+    chooser, script = ask(answer('{"code": "N18.31"}'))
+    result = coded_note(ckd_code((AMBIGUOUS,)))
+    results = {"doc-1": (result, bench_llm.marks(result))}
+    docs = {"doc-1": (NOTE, frozenset({"N18.31", "I10"}))}
+    coder = SimpleNamespace(codeset=codeset)
+    report = bench_llm.with_model(coder, chooser.config, results, docs)
+    assert (
+        "He has chronic kidney disease stage 3."
+        in script.requests[0]["body"]["messages"][1]["content"]
+    )
+    assert (report["statuses"], report["codes_changed"]) == ({"chosen": 1}, 1)
+    assert report["scores"]["exact"] == {
+        "tp": 0,
+        "fp": 1,
+        "fn": 2,
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+    }
+    assert report["scores"]["exact_llm"] == {
+        "tp": 1,
+        "fp": 0,
+        "fn": 1,
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": 0.6667,
+    }
+    assert report["delta"] == {
+        "exact": {"precision": 1.0, "recall": 0.5, "f1": 0.6667},
+        "category": {"precision": 0.0, "recall": 0.0, "f1": 0.0},
+    }
+
+
+def test_the_bench_fails_clearly_when_the_coder_marks_no_ambiguity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import medcode.engine.coder
+
+    (tmp_path / "text_files_en").mkdir()
+    (tmp_path / "text_files_en" / "doc-1.txt").write_text(NOTE)
+    (tmp_path / "trainD.tsv").write_text("doc-1\tn18.31\n")
+
+    class Plain:
+        def __init__(self) -> None:
+            self.versions: dict[str, str] = {}
+
+        def code_traced(self, text: str, **kwargs: Any) -> tuple[CodingResult, None]:
+            return coded_note(ckd_code(({"step": "match"},))), None
+
+    monkeypatch.setattr(medcode.engine.coder, "Coder", Plain)
+    output = tmp_path / "out.json"
+    assert bench_llm.main(["--codiesp", str(tmp_path), "--json", str(output)]) == 1
+    assert capsys.readouterr().err == (
+        'bench_llm: no ambiguity marking found: the coder reported no {"step": "ambiguity"} '
+        "trace step in 1 notes, so there is nothing for the LLM to decide (is the ambiguity "
+        "marking of engine/coder.py in place?)\n"
+    )
+    assert not output.exists()
+    assert bench_llm.main(["--codiesp", str(tmp_path / "absent")]) == 0
+    assert "skipped" in capsys.readouterr().out
