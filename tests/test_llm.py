@@ -308,7 +308,7 @@ def test_review_edit_keeps_the_deterministic_choice() -> None:
         ("N18.30", "N18.31", "N18.32"),
         '"CKD stage 3" could also be N18.31, N18.32 (stage 3 without a or b); the model did not '
         "answer in time, so N18.30 was kept: please review",
-        "engine/llm.py",
+        "engine/llm",
     )
     assert review_edit(CKD, replace(choice, code="N18.31", status="chosen"), "N18.30") is None
 

@@ -104,7 +104,7 @@ def review_edit(ambiguity: Ambiguity, choice: Choice, kept: str) -> Edit | None:
         (kept, *others),
         f'"{ambiguity.span}" could also be {", ".join(others) or "none"} ({ambiguity.reason}); '
         f"{_FAILURES.get(choice.status, choice.status)}, so {kept} was kept: please review",
-        "engine/llm.py",
+        "engine/llm",
     )
 
 
