@@ -57,7 +57,7 @@ Answer with JSON only: {"code": X} where X is one of "N18.30", "N18.31", "N18.32
 class Script:
     """What the server answers, in order, and what it was asked."""
 
-    answers: list[tuple[int, Any, float]] = field(default_factory=list)
+    answers: list[tuple[Any, ...]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -83,12 +83,14 @@ class Handler(BaseHTTPRequestHandler):
         self.script.requests.append(
             {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
         )
-        status, payload, delay = self.script.answers.pop(0)
+        status, payload, delay, *headers = self.script.answers.pop(0)
         time.sleep(delay)
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            for name, value in headers:
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -116,7 +118,7 @@ def ask(server: tuple[str, Script], tmp_path: Path):
     """ask(*answers, **config) -> (chooser, script): a chooser on the scripted server."""
     url, script = server
 
-    def make(*answers: tuple[int, Any, float], **config: Any) -> tuple[LLMChooser, Script]:
+    def make(*answers: tuple[Any, ...], **config: Any) -> tuple[LLMChooser, Script]:
         script.answers[:] = list(answers)
         script.requests.clear()
         settings = {"model": "qwen2.5-7b", "cache_dir": tmp_path / "llm", **config}
@@ -242,6 +244,29 @@ def test_an_unreachable_server_is_an_http_error(tmp_path: Path) -> None:
     choice = LLMChooser(config).choose(CKD)
     assert (choice.code, choice.status) == (None, "http-error")
     assert choice.answer.startswith("cannot reach the server: ")
+
+
+def test_a_redirect_is_not_followed(ask) -> None:
+    chooser, script = ask((307, b"", 0.0, ("Location", "http://example.org/v1/chat/completions")))
+    choice = chooser.choose(CKD)
+    assert (choice.code, choice.status, choice.answer) == (
+        None,
+        "http-error",
+        "HTTP 307 Temporary Redirect: ",
+    )
+    assert len(script.requests) == 1
+
+
+def test_a_content_filter_stop_is_a_refusal(ask) -> None:
+    filtered = completion("")
+    filtered["choices"][0]["finish_reason"] = "content_filter"
+    chooser, _ = ask((200, filtered, 0.0))
+    choice = chooser.choose(CKD)
+    assert (choice.code, choice.status, choice.answer) == (
+        None,
+        "refused",
+        "finish_reason: content_filter",
+    )
 
 
 def test_a_refusal_is_refused(ask) -> None:
