@@ -4,6 +4,11 @@ Terms are normalised to token tuples (`normalize_tokens`), the same way note tex
 matching is a dictionary lookup per candidate length. Sources, in order of preference when one
 term names several nodes: the curated clinical lexicon (rule authors' YAML files), Tabular
 titles, inclusion terms, includes notes.
+
+A curated file is a YAML list of `{term, code, case?}`: `code` is one code-set node, a list of
+nodes (an Index main term with site or type subterms, e.g. osteoarthritis: [M19.9, M17, M16];
+the engine takes the one the sentence's words support, else the first), or `none` (a stop term
+that blocks Tabular terms of the same words); `case: exact` matches the term as written.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
             ["N17.9", "N39.0"],
         ),
         ("Assessment: Pneumonia, resolved.", "outpatient", ["Z87.01"]),
+        ("Assessment: Pneumonia, resolving.", "outpatient", ["J18.9"]),
         # words under a negation do not make a code specific
         (
             "Discharge Diagnoses: Acute appendicitis, no perforation or abscess.",
