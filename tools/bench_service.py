@@ -1,0 +1,330 @@
+"""Load test of `medcode serve` on loopback, and `medcode batch` throughput.
+
+    python tools/bench_service.py [--requests 400] [--max-seconds 60] [--documents 200]
+
+Starts `medcode serve` (1 worker, then 2) on a free loopback port; codes ~400-word notes
+(lines of the gold notes, tests/gold/notes.yaml) with 1, 4 and 16 concurrent clients, each
+client a thread with its own keep-alive connection; checks every answer against the answer to
+the same note sent alone (zero lost or failed requests is the pass mark); reports requests/s,
+p50/p95/p99 latency and the server's RSS before and after. Then times `medcode batch` over a
+folder of notes with 1 and 2 workers. Bounded: at most --requests requests and --max-seconds
+per level. The client runs on the same 2 cores as the server: the numbers are a floor.
+
+Writes docs/bench_service.json and the results section of docs/SERVICE.md (between markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from bench_tasks import build_notes, percentile
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLD = ROOT / "tests" / "gold" / "notes.yaml"
+RESULTS = ROOT / "docs" / "bench_service.json"
+SERVICE_DOC = ROOT / "docs" / "SERVICE.md"
+BEGIN, END = "<!-- bench_service:begin -->", "<!-- bench_service:end -->"
+NOTE_WORDS = 400
+DISTINCT_NOTES = 40
+CLIENTS = (1, 4, 16)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers), in MiB."""
+    total = 0
+    for process in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{process}/status").read_text()
+        except FileNotFoundError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines() if line[:6] == "VmRSS:")
+    return round(total / 1024, 1)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in map(int, children):
+            found += [child, *_children(child)]
+    return found
+
+
+class Server:
+    """`medcode serve` in a subprocess on a free loopback port."""
+
+    def __init__(self, workers: int):
+        self.port = free_port()
+        command = [sys.executable, "-m", "medcode.engine.cli", "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, "--workers", str(workers), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if post(http.client.HTTPConnection("127.0.0.1", self.port), "/healthz", None)[0]:
+                    break
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("medcode serve did not start")
+            time.sleep(0.1)
+        time.sleep(0.5 * (workers > 1))  # every worker loaded, not only the first to answer
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(60)
+
+
+def post(conn: http.client.HTTPConnection, path: str, body: object) -> tuple[int, Any]:
+    if body is None:
+        conn.request("GET", path)
+    else:
+        data = json.dumps(body).encode()
+        conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def load(
+    port: int,
+    notes: list[str],
+    expected: list[Any],
+    clients: int,
+    requests: int,
+    max_seconds: float,
+) -> dict[str, Any]:
+    """`requests` codings spread over `clients` threads; every answer checked."""
+    lock = threading.Lock()
+    issued = 0
+    latencies: list[float] = []
+    failures: list[str] = []
+    stop_at = time.monotonic() + max_seconds
+
+    def client(_: int) -> None:
+        nonlocal issued
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with lock:
+                if issued >= requests or time.monotonic() > stop_at:
+                    break
+                number = issued
+                issued += 1
+            i = number % len(notes)
+            started = time.perf_counter()
+            try:
+                status, answer = post(conn, "/v1/code", {"text": notes[i], "document": f"n{i}"})
+                ok = status == 200 and answer == expected[i]
+                why = "" if ok else f"request {number}: status {status} or a different answer"
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                ok, why = False, f"request {number}: {type(exc).__name__}: {exc}"
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            elapsed = time.perf_counter() - started
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    failures.append(why)
+        conn.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    seconds = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "requests": issued,
+        "ok": len(latencies),
+        "failed": len(failures),
+        "lost": issued - len(latencies) - len(failures),
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": round(1000 * percentile(latencies, 50), 1),
+        "p95_ms": round(1000 * percentile(latencies, 95), 1),
+        "p99_ms": round(1000 * percentile(latencies, 99), 1),
+        "failures": failures[:5],
+    }
+
+
+def service(
+    workers: int, notes: list[str], clients: tuple[int, ...], requests: int, max_seconds: float
+) -> dict[str, Any]:
+    server = Server(workers)
+    try:
+        rss_loaded = rss_mb(server.process.pid)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        expected = []
+        for i, text in enumerate(notes):  # each note alone first: the answer to compare with
+            status, answer = post(conn, "/v1/code", {"text": text, "document": f"n{i}"})
+            assert status == 200, answer
+            expected.append(answer)
+        conn.close()
+        levels = [load(server.port, notes, expected, c, requests, max_seconds) for c in clients]
+        rss_after = rss_mb(server.process.pid)
+    finally:
+        server.stop()
+    return {
+        "workers": workers,
+        "rss_mb_loaded": rss_loaded,
+        "rss_mb_after": rss_after,
+        "levels": levels,
+    }
+
+
+def batch(workers: int, folder: Path, documents: int) -> dict[str, Any]:
+    """`medcode batch` wall time; steady docs/s from the first line written to the end (the
+    workers' start-up, a Coder load each, is the difference)."""
+    out = folder.parent / f"out-{workers}.jsonl"
+    out.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "medcode.engine.cli", "batch", str(folder), "-o", str(out)]
+    started = time.perf_counter()
+    run = subprocess.Popen(
+        [*command, "--workers", str(workers), "--no-progress"], stderr=subprocess.PIPE
+    )
+    first = None
+    while run.poll() is None:
+        if first is None and out.exists() and out.stat().st_size:
+            first = time.perf_counter()
+        time.sleep(0.005)
+    wall = time.perf_counter() - started
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    errors = sum("error" in line for line in lines)
+    if run.returncode != 0 or len(lines) != documents or errors:
+        raise RuntimeError(f"batch failed: {run.stderr.read().decode() if run.stderr else ''}")
+    steady = (documents - 1) / (wall - (first - started)) if first else 0.0
+    return {
+        "workers": workers,
+        "documents": documents,
+        "wall_s": round(wall, 2),
+        "docs_per_s": round(documents / wall, 1),
+        "steady_docs_per_s": round(steady, 1),
+        "startup_s": round(first - started, 2) if first else None,
+    }
+
+
+def machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()}"
+
+
+def commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"Measured {results['date']} on {results['machine']} (commit {results['commit']}), "
+        f"{results['notes']['count']} distinct notes of about {results['notes']['words']} words; "
+        f"client and server share the cores; load average before: "
+        f"{' '.join(map(str, results['load_average_before']))}.",
+        "",
+        "| server workers | clients | requests | ok | failed + lost | requests/s | p50 ms "
+        "| p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in results["service"]:
+        for level in run["levels"]:
+            lines.append(
+                f"| {run['workers']} | {level['clients']} | {level['requests']} | {level['ok']} "
+                f"| {level['failed'] + level['lost']} | {level['requests_per_s']} "
+                f"| {level['p50_ms']} | {level['p95_ms']} | {level['p99_ms']} |"
+            )
+    lines += [
+        "",
+        "| server workers | RSS loaded (MiB) | RSS after the load (MiB) |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {r['workers']} | {r['rss_mb_loaded']} | {r['rss_mb_after']} |"
+        for r in results["service"]
+    ]
+    lines += [
+        "",
+        "| batch workers | documents | wall s | docs/s | steady docs/s | start-up s |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {b['workers']} | {b['documents']} | {b['wall_s']} | {b['docs_per_s']} "
+        f"| {b['steady_docs_per_s']} | {b['startup_s']} |"
+        for b in results["batch"]
+    ]
+    return "\n".join(lines)
+
+
+def write_doc(table: str) -> None:
+    text = SERVICE_DOC.read_text(encoding="utf-8")
+    head, found, rest = text.partition(BEGIN)
+    _, found_end, tail = rest.partition(END)
+    if not (found and found_end):
+        raise SystemExit(f"{SERVICE_DOC}: no {BEGIN} ... {END} markers")
+    SERVICE_DOC.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400, help="per concurrency level")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="per concurrency level")
+    parser.add_argument("--documents", type=int, default=200, help="notes for the batch runs")
+    parser.add_argument("--no-write", action="store_true", help="print, write no file")
+    args = parser.parse_args(argv)
+    gold = [n["text"] for n in yaml.safe_load(GOLD.read_text(encoding="utf-8"))]
+    notes = build_notes(gold, NOTE_WORDS, DISTINCT_NOTES)
+    started = time.perf_counter()
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    runs = [service(1, notes, CLIENTS, args.requests, args.max_seconds)]
+    runs.append(service(2, notes, (16,), args.requests, args.max_seconds))
+    folder = Path(tempfile.mkdtemp(prefix="medcode-batch-")) / "notes"
+    folder.mkdir()
+    for i in range(args.documents):
+        (folder / f"note-{i:04}.txt").write_text(notes[i % len(notes)], encoding="utf-8")
+    batches = [batch(w, folder, args.documents) for w in (1, 2)]
+    results = {
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "commit": commit(),
+        "notes": {"count": len(notes), "words": NOTE_WORDS},
+        "load_average_before": load_before,
+        "service": runs,
+        "batch": batches,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    table = markdown(results)
+    print(table)
+    lost = sum(level["failed"] + level["lost"] for run in runs for level in run["levels"])
+    if not args.no_write:
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_doc(table)
+    if lost:
+        print(f"{lost} failed or lost requests", file=sys.stderr)
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
