@@ -461,6 +461,7 @@ def test_the_configuration_is_read_from_yaml_or_json(tmp_path: Path) -> None:
         ("a.json", '{"url": "http://h",\n "model": }', "a.json:2: invalid JSON: Expecting value"),
         ("a.yaml", "- url\n", "expected a mapping of url, model, ..."),
         ("a.yaml", "url: http://h\nmodel: m\nmax_calls: true\n", "'max_calls' must be an integer"),
+        ("a.yaml", "url: http://h\nmodel: m\ntimeout: [1]\n", "'timeout' must be a number"),
         ("missing.yaml", None, "cannot read LLM configuration"),
     ],
 )

@@ -113,7 +113,7 @@ class LLMConfig:
                     if isinstance(raw, bool) or (kind is int and isinstance(raw, float)):
                         raise ValueError
                     values[key] = kind(raw)
-                except ValueError:
+                except (TypeError, ValueError):
                     raise LLMConfigError(
                         f"{names[key]} must be {'a number' if kind is float else 'an integer'},"
                         f" not {raw!r}"
