@@ -111,7 +111,7 @@ def phrases(engine: Engine, size: int | None, seed: int) -> dict[str, object]:
     ):
         chosen = _sample_items(items, size, seed)
         tally = score_phrases(chosen, engine.first_code, engine.is_billable)
-        out[name] = {"population": len(items), **tally.to_json()}
+        out[name] = {"population": len(items), **tally.to_json(examples=100)}
     return out
 
 
