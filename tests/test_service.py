@@ -495,6 +495,6 @@ def test_medcode_serve_runs_and_stops_on_sigterm() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=30)
-    # uvicorn shuts down gracefully, then re-raises the signal it caught: a SIGTERM death.
+    # uvicorn (>= 0.29) shuts down gracefully, then re-raises the signal it caught.
     assert server.returncode == -signal.SIGTERM
     assert b"Traceback" not in err
