@@ -36,7 +36,7 @@ _GENERIC = frozenset({"disease", "disorder", "syndrome", "condition", "other", "
 _OTHER_WORDS = frozenset({"other", "specified"})
 # Words of a title that a note's words never make more likely: "other" in a note is no
 # evidence for an "Other ..." code.
-_NO_SUPPORT = _DEFAULT_WORDS | _OTHER_WORDS
+_NO_SUPPORT = _DEFAULT_WORDS | _OTHER_WORDS | {"not", "no", "involving"}
 # The side a title need not say: unilateral is the default, bilateral is documented.
 _UNMARKED = frozenset({"unilateral"})
 # Axes along which siblings differ, named for provider queries.

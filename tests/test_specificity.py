@@ -49,6 +49,8 @@ def test_documented_words_still_lead_the_walk(walker: SpecificityWalker) -> None
 
 def test_other_in_the_note_is_no_evidence_for_an_other_code(walker: SpecificityWalker) -> None:
     assert walker.most_specific("B96.2", frozenset({"other"})).code == "B96.20"
+    # "the graft is not functioning" says nothing of "... not involving the macula"
+    assert walker.most_specific("E11", frozenset({"not", "involving"})).code == "E11.9"
 
 
 def test_undocumented_dominance_follows_the_side(walker: SpecificityWalker) -> None:
