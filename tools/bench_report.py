@@ -60,6 +60,7 @@ def _preamble(r: dict) -> str:
             "setting inpatient) and `Searcher.search(phrase)` (what `medcode search` prints "
             "first). Other agents shared the 2 cores during the run, so timings are a floor on "
             "what the machine can do, not a ceiling.",
+            *(f"\n{remark}" for remark in r.get("remarks", ())),
         ]
     )
 
