@@ -304,11 +304,13 @@ class Coder:
         facts = []
         for code, group in sorted(groups.items(), key=lambda item: _sequence_key(item[1])):
             assertions = [c.mention.assertion for c in group]
+            sections = [c.mention.section for c in group]
+            concluded = [s for s in sections if s in CONCLUSION_SECTIONS]
             facts.append(
                 Fact(
                     code,
                     "affirmed" if "affirmed" in assertions else assertions[0],
-                    group[0].mention.section,
+                    (concluded or sections)[0],
                     "note",
                     frozenset().union(*(c.mention.sentence_words for c in group)),
                     group,

@@ -110,37 +110,42 @@ def one_result(recorded: dict[str, bytes], name: str) -> dict:
 def test_replay_reports_every_difference(
     recorded: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = one_result(recorded, "negated-migraine-without-aura-outpatient")
-    first, second = (dict(c) for c in result["codes"][:2])  # as the engine wrote them
-    assert (first["sequence"], second["sequence"], len(result["excluded"])) == (1, 2, 2)
-    assert second["evidence"][0]["text"] == "photophobia"
-    dropped, queries = result["excluded"][1], result["queries"]
-    assert queries
+    result = one_result(recorded, "combination-t2dm-diabetic-ckd-stage-3a-outpatient")
+    first, second = (dict(c) for c in result["codes"])  # as the engine wrote them
+    assert [(c["code"], c["sequence"]) for c in (first, second)] == [("E11.22", 1), ("N18.31", 2)]
+    (dropped,) = result["excluded"]
+    assert dropped["reason"] == "documented more specifically as E11.22"
     result["codes"][0]["sequence"], result["codes"][1]["sequence"] = 2, 1
-    result["codes"][1]["evidence"] = [dict(second["evidence"][0], start=50)]
-    result["codes"][0]["trace"] = [dict(first["trace"][0], term="migraine"), *first["trace"][1:]]
+    moved = dict(second["evidence"][0], start=second["evidence"][0]["start"] + 1)
+    result["codes"][1]["evidence"] = [moved, *second["evidence"][1:]]
+    result["codes"][0]["trace"] = [dict(first["trace"][0], term="t2dm"), *first["trace"][1:]]
     result["codes"].append(dict(first, code="G43.909"))
-    result["excluded"].pop(1)
-    result["queries"] = []
+    result["excluded"] = []
     result["versions"]["engine"] = "0.0.9"
     path = tmp_path / "tampered.json"
     path.write_text(json.dumps(result), encoding="utf-8")
     status, out, err = run(capsys, "replay", str(path))
     dump = json.dumps
+    spans = [
+        f"{e['start']}:{e['end']} '{e['text']}' [{e['section']}, {e['assertion']}]"
+        for e in second["evidence"]
+    ]
+    tampered = [
+        f"{moved['start']}:{moved['end']} '{moved['text']}' [assessment, affirmed]",
+        *spans[1:],
+    ]
     assert (status, err) == (1, "")
     assert out.splitlines() == [
-        f"{result['document']}: {7 + len(queries)} difference(s)",
+        f"{result['document']}: 7 difference(s)",
         f"  version changed: engine: 0.0.9 -> {package_version()}",
         f"  code removed: G43.909: #1 {first['description']} ({first['confidence']}) -> (none)",
-        f"  code resequenced: {first['code']}: 2 -> 1",
-        f"  trace changed: {first['code']} step 1: "
-        f"{dump(dict(first['trace'][0], term='migraine'))} -> {dump(first['trace'][0])}",
-        f"  code resequenced: {second['code']}: 1 -> 2",
-        f"  evidence changed: {second['code']}: "
-        "[\"50:62 'photophobia' [history_of_present_illness, affirmed]\"] -> "
-        "[\"51:62 'photophobia' [history_of_present_illness, affirmed]\"]",
-        f"  exclusion added: {dropped['code']}: (none) -> {dropped['reason']}",
-    ] + [f"  query added: {q['code']}: (none) -> {dump(q, ensure_ascii=False)}" for q in queries]
+        "  code resequenced: E11.22: 2 -> 1",
+        "  trace changed: E11.22 step 1: "
+        f"{dump(dict(first['trace'][0], term='t2dm'))} -> {dump(first['trace'][0])}",
+        "  code resequenced: N18.31: 1 -> 2",
+        f"  evidence changed: N18.31: {dump(tampered)} -> {dump(spans)}",
+        f"  exclusion added: E11.9: (none) -> {dropped['reason']}",
+    ]
 
 
 def test_replay_without_input_record_replays_unverified(

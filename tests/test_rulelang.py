@@ -79,7 +79,9 @@ def test_a_rule_parses_into_typed_conditions_and_actions() -> None:
     assert isinstance(first.atom, CodeFact) and first.atom.var == "?h"
     assert isinstance(first.atom.members[0], Written) and first.atom.members[0].text == "I10"
     assert isinstance(second.atom.members[0], Named)
-    assert second.atom.tests == (AttributeTest("assertion", "affirmed", second.atom.tests[0].at),)
+    assert second.atom.tests == (
+        AttributeTest("assertion", ("affirmed",), False, second.atom.tests[0].at),
+    )
     assert third.negated and third.atom.members[0].text == "I50.-"
     assert isinstance(fourth.atom, EncounterTest) and fourth.atom.value == "inpatient"
     assert (fifth.atom.attribute, fifth.atom.operator, fifth.atom.value) == ("age", ">=", 18)
@@ -156,6 +158,7 @@ def test_the_shipped_packs_lint_clean(codeset: CodeSet) -> None:
     assert sorted(Path(p.path).name for p in packs) == [
         "demographics.rules",
         "diabetes.rules",
+        "encounters.rules",
         "heart_failure.rules",
         "hypertension.rules",
         "sequencing.rules",
@@ -328,7 +331,7 @@ def test_the_shipped_rule_tests_pass_with_full_coverage(codeset: CodeSet) -> Non
 
     report = run_tests([RULES_DIR], codeset, RuleBook.load(), notes)
     assert [f"{r.case.path}:{r.case.line}" for r in report.results if not r.passed] == []
-    assert len(report.results) == 61
+    assert len(report.results) == 66
     assert (report.coverage, report.threshold, report.passed) == (100.0, 100.0, True)
 
 

@@ -308,7 +308,7 @@ class Evaluator:
 
     def _test(self, test: AttributeTest | FlagTest, fact: Fact) -> bool:
         if isinstance(test, AttributeTest):
-            return getattr(fact, test.attribute) == test.value
+            return (getattr(fact, test.attribute) in test.values) != test.negated
         return self.sets.flag(fact.code, test.flag) == test.expected
 
     @staticmethod

@@ -209,13 +209,11 @@ class _RuleChecker:
             return []
         allowed = {"assertion": ASSERTIONS, "source": SOURCES, "section": self.sections}
         values = allowed[test.attribute]
-        if test.value in values:
-            return []
         listing = ", ".join(sorted(values))
         return [
-            Finding(
-                test.at, f"never fires: {test.attribute} {test.value!r} is not one of {listing}"
-            )
+            Finding(test.at, f"never fires: {test.attribute} {value!r} is not one of {listing}")
+            for value in test.values
+            if value not in values
         ]
 
     def _action(self, action: object, bound: set[str]) -> list[Finding]:

@@ -65,8 +65,11 @@ FLAGS = ("billable", "header", "manifestation", "unspecified", "first")
 
 @dataclass(frozen=True, slots=True)
 class AttributeTest:
+    """`section is assessment or plan`, `assertion is not uncertain`."""
+
     attribute: str  # one of ATTRIBUTES
-    value: str
+    values: tuple[str, ...]
+    negated: bool
     at: Location
 
 

@@ -170,14 +170,11 @@ class _ToRules(Transformer):
     def mentions(self, items: list) -> EncounterTest:
         return EncounterTest("mentions", "is", _unquote(items[0]), self._at(items[0]))
 
-    def assertion(self, items: list) -> AttributeTest:
-        return AttributeTest("assertion", str(items[0]), self._at(items[0]))
-
-    def section(self, items: list) -> AttributeTest:
-        return AttributeTest("section", str(items[0]), self._at(items[0]))
-
-    def source(self, items: list) -> AttributeTest:
-        return AttributeTest("source", str(items[0]), self._at(items[0]))
+    def attribute(self, items: list) -> AttributeTest:
+        attribute, negation, *values = items
+        return AttributeTest(
+            str(attribute), tuple(str(v) for v in values), negation is not None, self._at(values[0])
+        )
 
     def flag(self, items: list) -> FlagTest:
         return FlagTest(str(items[0]), True, self._at(items[0]))

@@ -157,6 +157,9 @@ def run_tests(
     report = TestReport(rules=tuple(sorted(r.id for r in book.rules)), threshold=threshold(paths))
     for path in test_files(paths):
         for case in read_cases(path):
+            unknown = [c for c in case.codes or () if c not in codeset]
+            if unknown:
+                raise RuleTestError(f"{case.path}:{case.line}: unknown codes {', '.join(unknown)}")
             if case.codes is not None:
                 encounter = Encounter(
                     [Fact(c) for c in case.codes], case.setting, case.age, case.sex
