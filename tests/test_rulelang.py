@@ -107,7 +107,7 @@ def test_tabular_sets_flags_and_except_parse() -> None:
     assert [(t.kind, t.var) for t in b.members] == [(NoteKind.USE_ADDITIONAL_CODE, "?a")]
     assert [(t.kind, t.var) for t in b.excluded] == [
         (NoteKind.CODE_FIRST, "?a"),
-        (None, "?a"),
+        ("category", "?a"),
     ]
     assert c.members == (FromTabular(NoteKind.USE_ADDITIONAL_CODE, "?a", c.members[0].at, True),)
 
@@ -331,7 +331,7 @@ def test_the_shipped_rule_tests_pass_with_full_coverage(codeset: CodeSet) -> Non
 
     report = run_tests([RULES_DIR], codeset, RuleBook.load(), notes)
     assert [f"{r.case.path}:{r.case.line}" for r in report.results if not r.passed] == []
-    assert len(report.results) == 66
+    assert len(report.results) == 71
     assert (report.coverage, report.threshold, report.passed) == (100.0, 100.0, True)
 
 

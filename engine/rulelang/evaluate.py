@@ -35,7 +35,7 @@ from .model import (
     Rule,
     SetExpr,
 )
-from .sets import CodeSets
+from .sets import BoundedCache, CodeSets
 
 MAX_FIRINGS = 500
 # Actions that can change the reported codes or their order.
@@ -188,7 +188,7 @@ class Evaluator:
     def __init__(self, rules: Sequence[Rule], sets: CodeSets):
         self.rules = sorted(rules, key=lambda r: (-r.priority, r.id))
         self.sets = sets
-        self._passed: dict[tuple, bool] = {}
+        self._passed = BoundedCache(200_000)
         self.plans = {
             id(lit.atom): _Plan.of(lit.atom)
             for rule in self.rules
@@ -281,10 +281,11 @@ class Evaluator:
         passed = self._passed.get(key)
         if passed is None:
             sets = self.sets
-            passed = self._passed[key] = (
+            passed = self._passed.put(
+                key,
                 (plan.members is None or sets.contains(plan.members, fact.code, {}))
                 and not (plan.excluded and sets.contains(plan.excluded, fact.code, {}))
-                and all(self._test(t, fact) for t in plan.tests)
+                and all(self._test(t, fact) for t in plan.tests),
             )
         return passed
 
@@ -528,7 +529,7 @@ def _terms(expr: SetExpr, binding: dict[str, Fact]) -> list[str]:
     for term in expr:
         if isinstance(term, FromTabular):
             code = binding[term.var].code if term.var in binding else term.var
-            kind = term.kind.label if term.kind else "category"
+            kind = term.kind.label if isinstance(term.kind, NoteKind) else term.kind
             words.append(f"{'own ' if term.own else ''}{kind} of {code}")
         else:
             words.append(getattr(term, "text", None) or getattr(term, "name", ""))

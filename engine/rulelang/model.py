@@ -47,7 +47,7 @@ class Named:
 class FromTabular:
     """The codes a Tabular note cites for a bound code (`excludes1 of ?a`), or its category."""
 
-    kind: NoteKind | None  # None: the code's 3-character category
+    kind: NoteKind | str  # a note kind, or "category" / "parent" of the code
     var: str
     at: Location
     own: bool = False  # only the notes written on the code itself, not inherited

@@ -204,7 +204,7 @@ class _ToRules(Transformer):
     def named(self, items: list) -> Named:
         return Named(str(items[0]), self._at(items[0]))
 
-    def _tabular(self, kind: NoteKind | None, var: Token) -> FromTabular:
+    def _tabular(self, kind: NoteKind | str, var: Token) -> FromTabular:
         return FromTabular(kind, str(var), self._at(var))
 
     def excludes1(self, items: list) -> FromTabular:
@@ -226,7 +226,10 @@ class _ToRules(Transformer):
         return self._tabular(NoteKind.CODE_ALSO, items[0])
 
     def category(self, items: list) -> FromTabular:
-        return self._tabular(None, items[0])
+        return self._tabular("category", items[0])
+
+    def parent(self, items: list) -> FromTabular:
+        return self._tabular("parent", items[0])
 
     # -- actions ---------------------------------------------------------------------------
 

@@ -12,6 +12,21 @@ from .model import Definition, FromTabular, Named, SetExpr, Written
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
 
 
+class BoundedCache(dict):
+    """A dict that forgets everything once it holds `limit` entries: a long-lived engine that
+    sees thousands of distinct codes keeps bounded memory, and common codes come back at once."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: object, value: object):
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
 class UnknownName(KeyError):
     """A set name used in a rule but never defined."""
 
@@ -23,9 +38,9 @@ class CodeSets:
         self.codeset = codeset
         self.definitions = definitions
         self._written: dict[str, tuple[str, ...]] = {}
-        self._tabular: dict[tuple[str, NoteKind | None, bool], tuple[str, ...]] = {}
-        self._lineage: dict[str, frozenset[str]] = {}
-        self._root_sets: dict[tuple, frozenset[str]] = {}
+        self._tabular = BoundedCache(5_000)
+        self._lineage = BoundedCache(100_000)
+        self._root_sets = BoundedCache(5_000)
 
     def written(self, term: Written) -> tuple[str, ...]:
         """The nodes a written pattern denotes (each with everything below it)."""
@@ -35,7 +50,7 @@ class CodeSets:
             self._written[term.text] = nodes
         return nodes
 
-    def tabular(self, code: str, kind: NoteKind | None, own: bool = False) -> tuple[str, ...]:
+    def tabular(self, code: str, kind: NoteKind | str, own: bool = False) -> tuple[str, ...]:
         """The nodes a code's notes of one kind cite (`own`: written on the code itself), or
         its 3-character category."""
         key = (code, kind, own)
@@ -43,14 +58,17 @@ class CodeSets:
         if nodes is None:
             if code not in self.codeset:
                 nodes = ()
-            elif kind is None:
+            elif kind == "category":
                 nodes = (code[:3],)
+            elif kind == "parent":
+                parent = self.codeset.parent(code)
+                nodes = (parent,) if parent and ":" not in parent else ()
             else:
                 targets = self.codeset.reference_targets(code, kind)
                 nodes = tuple(
                     dict.fromkeys(t for t, note in targets if not own or note.origin == code)
                 )
-            self._tabular[key] = nodes
+            self._tabular.put(key, nodes)
         return nodes
 
     def roots(self, expr: SetExpr, bound: Mapping[str, str]) -> tuple[str, ...]:
@@ -72,14 +90,14 @@ class CodeSets:
         key = (id(expr), *(bound[t.var] for t in expr if isinstance(t, FromTabular)))
         roots = self._root_sets.get(key)
         if roots is None:
-            roots = self._root_sets[key] = frozenset(self.roots(expr, bound))
+            roots = self._root_sets.put(key, frozenset(self.roots(expr, bound)))
         return roots
 
     def lineage(self, code: str) -> frozenset[str]:
         """The code and its ancestors: it belongs to a set when these meet the set's roots."""
         lineage = self._lineage.get(code)
         if lineage is None:
-            lineage = self._lineage[code] = frozenset((code, *self.codeset.ancestors(code)))
+            lineage = self._lineage.put(code, frozenset((code, *self.codeset.ancestors(code))))
         return lineage
 
     def contains(self, expr: SetExpr, code: str, bound: Mapping[str, str]) -> bool:
