@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from medcode.terminology import TerminologyError
 from medcode.terminology.cache import package_version
 
+from .llm import LLMConfigError
+
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
@@ -148,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         status = args.handler(args)
-    except (UsageError, TerminologyError) as exc:
+    except (UsageError, TerminologyError, LLMConfigError) as exc:
         print(f"medcode: {exc}" if not str(exc).startswith("medcode") else exc, file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

@@ -13,6 +13,7 @@ from medcode.terminology import CodeSet, NoteKind
 from medcode.terminology.cache import package_version
 from medcode.terminology.lexicon import Lexicon, LexiconEntry
 
+from .ambiguity import AmbiguityResolver
 from .pipeline import build_pipeline
 from .pipeline.sentences import SentenceIndex
 from .policy import RULES_DIR, SETTINGS, AssertionPolicy
@@ -73,7 +74,14 @@ class _Candidate:
 class Coder:
     """The coding engine: load once, then `code(text)` many times (thread-compatible reads)."""
 
-    def __init__(self, tabular: str | None = None, rules: RuleBook | None = None):
+    def __init__(
+        self,
+        tabular: str | None = None,
+        rules: RuleBook | None = None,
+        ambiguity: AmbiguityResolver | None = None,
+    ):
+        """`ambiguity` decides whether an LLM is consulted; by default, only when
+        $MEDCODE_LLM_URL is set (docs/LLM.md)."""
         self.nlp = build_pipeline(tabular)
         matcher = self.nlp.get_pipe("medcode_concepts")
         self.codeset: CodeSet = matcher.codeset
@@ -81,6 +89,7 @@ class Coder:
         self.walker = SpecificityWalker(self.codeset)
         self.policy = AssertionPolicy(self.codeset)
         self.rules = RuleEngine(self.codeset, rules)
+        self.ambiguity = ambiguity or AmbiguityResolver.from_env(self.codeset, self.walker)
         self.versions = {
             "engine": package_version(),
             "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
@@ -102,7 +111,9 @@ class Coder:
         mentions = [m for offset, doc in self._docs(text) for m in self._mentions(doc, offset)]
         candidates = [self._candidate(m, setting) for m in mentions]
         self._combine(candidates)
+        reviews = self.ambiguity.resolve(candidates, text)
         outcome = self.rules.run(self._encounter(candidates, setting, text), self._supported)
+        outcome.edits.extend(reviews)
         return self._result(document, setting, candidates, outcome), outcome
 
     # -- text -> mentions --------------------------------------------------------------------

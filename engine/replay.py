@@ -144,7 +144,9 @@ def verify_input(result: dict[str, Any], text: str, name: str) -> bool:
 
 def compare(recorded: dict[str, Any], replayed: dict[str, Any]) -> list[Difference]:
     """Every difference, in a fixed order: versions, codes, excluded candidates, edits,
-    queries; then anything else the two results do not share."""
+    queries; then anything else the two results do not share. Whether an LLM answer came
+    from the cache is not a difference: the answer is the same (docs/LLM.md)."""
+    recorded, replayed = _uncached(recorded), _uncached(replayed)
     diffs: list[Difference] = []
     for key in ("document", "fy", "setting"):
         if recorded.get(key) != replayed.get(key):
@@ -169,6 +171,21 @@ def compare(recorded: dict[str, Any], replayed: dict[str, Any]) -> list[Differen
         changed = [k for k in keys if _dump(recorded.get(k)) != _dump(replayed.get(k))]
         diffs.append(Difference("output changed", ", ".join(changed) or "key order", None, None))
     return diffs
+
+
+def _uncached(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without the `cached` mark of its `llm` trace steps."""
+
+    def steps(trace: list) -> list:
+        return [
+            {k: v for k, v in s.items() if k != "cached"} if s.get("step") == "llm" else s
+            for s in trace
+        ]
+
+    copy = dict(result)
+    for key in ("codes", "excluded"):
+        copy[key] = [dict(c, trace=steps(c.get("trace") or [])) for c in result.get(key, [])]
+    return copy
 
 
 def _dump(value: Any) -> str:

@@ -12,7 +12,7 @@ from medcode.terminology.lexicon import normalize_tokens
 # Words that carry no distinction between sibling codes ("diabetic" qualifies every diabetes
 # complication title; the complication's own word makes the distinction).
 _FILLER = frozenset(
-    {"of", "the", "and", "or", "in", "a", "an", "to", "for", "by", "as", "at", "is", "be"}
+    {"of", "the", "and", "or", "in", "on", "a", "an", "to", "for", "by", "as", "at", "is", "be"}
     | {"with", "due", "diabetic"}
 )
 # Words of the fallback child a coder picks when the note says nothing more.

@@ -597,3 +597,66 @@ def test_the_bench_fails_clearly_when_the_coder_marks_no_ambiguity(
     assert not output.exists()
     assert bench_llm.main(["--codiesp", str(tmp_path / "absent")]) == 0
     assert "skipped" in capsys.readouterr().out
+
+
+# -- through the coder ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coder_parts():
+    from medcode.engine.coder import Coder
+
+    coder = Coder()
+    return coder, coder.codeset, coder.walker
+
+
+def coder_with(coder_parts, chooser: LLMChooser | None):
+    from medcode.engine.ambiguity import AmbiguityResolver
+
+    coder, codeset, walker = coder_parts
+    coder.ambiguity = AmbiguityResolver(codeset, walker, chooser)
+    return coder
+
+
+CHF = "Assessment: CHF, stable on diuretics."
+
+
+def test_without_a_model_the_ambiguity_is_marked_and_the_fallback_stands(coder_parts) -> None:
+    result = coder_with(coder_parts, None).code(CHF)
+    (code,) = result.codes
+    assert (code.code, code.confidence, [q.missing for q in result.queries]) == (
+        "I50.9",
+        "low",
+        ["type"],
+    )
+    assert [s for s in code.trace if s["step"] == "ambiguity"] == [
+        {
+            "step": "ambiguity",
+            "reason": "the note does not document the type",
+            "candidates": ["I50.9", "I50.1", "I50.20", "I50.30", "I50.40", "I50.89"],
+        }
+    ]
+    assert result.edits == ()
+
+
+def test_the_model_chooses_a_candidate_and_the_rules_still_run(coder_parts, ask) -> None:
+    chooser, script = ask(answer('{"code": "I50.30"}'))
+    result = coder_with(coder_parts, chooser).code(CHF)
+    (code,) = result.codes
+    assert (code.code, result.queries, result.edits) == ("I50.30", (), ())
+    llm = [s for s in code.trace if s["step"] == "llm"]
+    assert [(s["status"], s["code"], s["cached"]) for s in llm] == [("chosen", "I50.30", False)]
+    assert code.trace[-1] == {"step": "sequence", "position": 1}
+    sent = script.requests[0]["body"]["response_format"]["json_schema"]["schema"]
+    assert sent["properties"]["code"]["enum"] == [
+        "I50.1", "I50.20", "I50.30", "I50.40", "I50.89", "I50.9", "abstain",
+    ]  # fmt: skip
+
+
+def test_a_failing_model_keeps_the_fallback_with_a_review_edit(coder_parts, ask) -> None:
+    chooser, _ = ask(answer("I think it is diastolic"))
+    result = coder_with(coder_parts, chooser).code(CHF)
+    assert [c.code for c in result.codes] == ["I50.9"]
+    assert [(e.rule, e.severity, e.codes) for e in result.edits] == [
+        ("llm-needs-review", "warning", ("I50.9", "I50.1", "I50.20", "I50.30", "I50.40", "I50.89"))
+    ]

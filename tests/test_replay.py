@@ -231,3 +231,22 @@ def test_missing_result_or_note_exit_2(
         "",
         f"medcode replay: {lines}: --note applies to one result; the file holds 3\n",
     )
+
+
+def test_an_llm_answer_from_the_cache_is_no_difference() -> None:
+    from medcode.engine.replay import compare
+
+    def result(cached: bool) -> dict:
+        step = {"step": "llm", "model": "m", "prompt_sha256": "0" * 64, "status": "chosen"}
+        code = {
+            "code": "I50.30",
+            "sequence": 1,
+            "trace": [dict(step, code="I50.30", cached=cached)],
+        }
+        return {"document": "d", "fy": 2026, "setting": "inpatient", "codes": [code],
+                "excluded": [], "edits": [], "queries": [], "versions": {}}  # fmt: skip
+
+    assert compare(result(False), result(True)) == []
+    changed = result(True)
+    changed["codes"][0]["trace"][0]["code"] = "I50.20"
+    assert [d.kind for d in compare(result(False), changed)] == ["trace changed"]

@@ -53,6 +53,16 @@ def test_other_in_the_note_is_no_evidence_for_an_other_code(walker: SpecificityW
     assert walker.most_specific("E11", frozenset({"not", "involving"})).code == "E11.9"
 
 
+def test_function_words_are_no_evidence(walker: SpecificityWalker) -> None:
+    # "stable on diuretics" is not "acute on chronic right heart failure"
+    assert walker.most_specific("I50", frozenset({"chf", "stable", "on", "diuretics"})).code == (
+        "I50.9"
+    )
+    assert walker.most_specific("I50", frozenset({"acute", "on", "chronic", "systolic"})).code == (
+        "I50.23"
+    )
+
+
 def test_undocumented_dominance_follows_the_side(walker: SpecificityWalker) -> None:
     # I.C.6.a: right is dominant, left nondominant
     assert walker.most_specific("G81.9", frozenset({"left"})).code == "G81.94"
