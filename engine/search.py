@@ -12,6 +12,8 @@ from medcode.terminology.lexicon import Lexicon, normalize_tokens
 
 from .specificity import SpecificityWalker
 
+CANDIDATE_TERMS = 3_000
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -58,17 +60,16 @@ class Searcher:
         for entry in self.lexicon.lookup(words):
             code = self.walker.most_specific(entry.key, frozenset(words)).code
             found.setdefault(code, Candidate(code, self._title(code), 1.0, entry.term))
+        if len(found) >= limit:
+            return sorted(found.values(), key=lambda c: -c.score)[:limit]
         wanted = set(words)
-        total = sum(self._idf(w) for w in wanted)
+        idf = {w: self._idf(w) for w in wanted}
+        total = sum(idf.values())
         scored: dict[tuple[str, ...], float] = {}
-        for word in wanted:
-            for term in self._postings.get(word, ()):
-                if term not in scored:
-                    shared = wanted & set(term)
-                    union = wanted | set(term)
-                    scored[term] = sum(self._idf(w) for w in shared) / (
-                        total + sum(self._idf(w) for w in union - wanted)
-                    )
+        for term in self._sharing(wanted):
+            extra = set(term) - wanted
+            shared = wanted.intersection(term)
+            scored[term] = sum(idf[w] for w in shared) / (total + sum(map(self._idf, extra)))
         for term, score in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0])):
             if len(found) >= limit:
                 break
@@ -77,6 +78,17 @@ class Searcher:
                 if code not in found:
                     found[code] = Candidate(code, self._title(code), round(score, 4), entry.term)
         return sorted(found.values(), key=lambda c: -c.score)[:limit]
+
+    def _sharing(self, wanted: set[str]) -> set[tuple[str, ...]]:
+        """The terms sharing a word with the phrase, from its rarest words on: once a few
+        thousand are gathered, terms that share only common words ("of", "disease") could
+        not outrank them."""
+        terms: set[tuple[str, ...]] = set()
+        for word in sorted(wanted, key=lambda w: (len(self._postings.get(w, ())), w)):
+            if len(terms) >= CANDIDATE_TERMS:
+                break
+            terms.update(self._postings.get(word, ()))
+        return terms
 
     def _title(self, code: str) -> str:
         return self.codeset.node(code).title

@@ -88,6 +88,7 @@ class CodeSet:
         self._edges = edges
         self._parent = {child: parent for parent, child in edges}
         self._nodes: dict[str, CodeNode] = {}
+        self._resolved: dict[CodeRef, tuple[str, ...]] = {}  # bounded: the Tabular's references
 
     @classmethod
     def from_tabular(cls, data: TabularData, source: str, sha256: str) -> CodeSet:
@@ -228,6 +229,14 @@ class CodeSet:
 
     def resolve(self, ref: CodeRef) -> tuple[str, ...]:
         """The nodes a reference denotes, each standing for itself and everything below it."""
+        nodes = self._resolved.get(ref)
+        if nodes is None:
+            if len(self._resolved) > 50_000:
+                self._resolved.clear()
+            nodes = self._resolved[ref] = self._resolve(ref)
+        return nodes
+
+    def _resolve(self, ref: CodeRef) -> tuple[str, ...]:
         if not (ref.open_ended or ref.positions or ref.endings) or ref.first == ref.last:
             exact = dotted(ref.first)
             if exact not in self._rows:
