@@ -7,7 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from bench import below_floors
+from bench import below_floors, remeasure_remark
+from bench_report import _ambiguity, _rule_engine
 from bench_tasks import (
     MISS_LABELS,
     Micro,
@@ -134,3 +135,86 @@ def test_floors_report_only_present_values_below_them() -> None:
         "codiesp": {"status": "skipped"},
     }
     assert below_floors(results) == ["phrases.descriptions.exact_pct = 98.0 < floor 99.0"]
+
+
+def _latency(ms: float) -> dict[str, float]:
+    return {"ms_p50": ms, "ms_p95": ms + 1, "per_s": round(1000 / ms, 1)}
+
+
+RULE_ENGINE = {
+    "status": "measured",
+    "packs": ["rules/a.rules", "rules/b.rules"],
+    "rules": 7,
+    "codeset_load_s": 0.2,
+    "engine_build_s": 0.1,
+    "cache_limits": {"tabular": 5000},
+    "codes_per_encounter": 20,
+    "target_ms": 1.0,
+    "random": {
+        "encounters": 10,
+        "cold_first_pass": _latency(5.0),
+        "warm": _latency(2.5),
+        "repeated_at_once": _latency(0.8),
+        "firings_per_encounter": 3.0,
+        "edits_per_encounter": 0.5,
+    },
+    "realistic": {
+        "codes": ["I10", "N18.30"],
+        "first_run_ms": 9.0,
+        "repeats": 10,
+        "warm": _latency(2.0),
+        "output": ["I12.9", "N18.30"],
+        "edits": 1,
+        "firings": 2,
+    },
+    "peak_rss_mb": 200.0,
+}
+
+
+def test_rule_engine_section_judges_each_warm_row_against_the_target() -> None:
+    text = _rule_engine(RULE_ENGINE)
+    assert "| 2.5 / 3.5 | 400.0 | <= 1.0 ms: missed (2.5x) |" in text
+    assert "| 0.8 / 1.8 | 1250.0 | <= 1.0 ms: met |" in text
+    assert "comes out as I12.9, N18.30 (2 firings, 1 edit)" in text
+    assert _rule_engine({"status": "failed", "detail": "E"}).endswith("**failed** (E).")
+
+
+def test_ambiguity_section_names_its_sample_and_the_gold_shares() -> None:
+    report = {
+        "documents": 4,
+        "ambiguity": {
+            "notes": 4,
+            "notes_with_ambiguity": 1,
+            "mentions": 2,
+            "in_reported_codes": 2,
+            "in_excluded_candidates": 0,
+            "per_note_mean": 0.5,
+            "per_note_max": 2,
+            "per_note_distribution": {"0": 3, "1": 0, "2": 1, "3": 0, "4": 0, "5+": 0},
+            "reasons": {"the note does not document the laterality": 2},
+            "reported_headroom": {"kept code is gold": 1, "another candidate is gold": 1},
+            "top_candidate_sets": {"M79.601 | M79.602 | M79.603": 2},
+        },
+    }
+    text = _ambiguity(report, 4)
+    assert "on all the notes of section 4" in text
+    assert "| notes with >= 1 ambiguous mention | 1 (25.0%) |" in text
+    assert "| ... another candidate is gold | 1 (50.0%) |" in text
+    assert "seeded sample of 4" in _ambiguity(report, 500)
+
+
+def test_remeasure_remark_quotes_the_earlier_measurement() -> None:
+    earlier = {
+        "speed": {
+            "medcode_one_process": {"per_s": 30.9},
+            "medcode_pool": {"per_s": 19.7},
+            "medspacy_default": {"per_s": 9.3},
+            "command_line": {"warm_s_median": 3.1},
+        },
+        "rule_engine": RULE_ENGINE,
+        "load_average": {"speed": [5.1, 4.0, 3.0]},
+    }
+    text = remeasure_remark(earlier, [1.2, 2.0, 3.0], [1.9, 2.0, 3.0])
+    assert "load average 1.2 before and 1.9 after" in text
+    assert "(load average 5.1 before section 5) medcode ran 30.9 notes/s" in text
+    assert text.endswith("the rule engine 2.0 ms per realistic encounter (2.5 ms per random one).")

@@ -1,7 +1,11 @@
 """Every medcode benchmark in one command, seeded and deterministic (docs/BENCHMARKS.md).
 
-    python tools/bench.py           full run: writes docs/bench.json and docs/BENCHMARKS.md
+    python tools/bench.py           full run: writes docs/bench.json, docs/bench_llm.json and
+                                    docs/BENCHMARKS.md
     python tools/bench.py --quick   CI: small seeded samples, accuracy floors, no timings
+    python tools/bench.py --remeasure-speed
+                                    sections 5 and 6 again (a quieter moment), into the
+                                    existing docs/bench.json; the earlier numbers become a remark
 
 The quick run writes nothing unless asked (--json/--markdown) and exits 1 when an accuracy
 falls below its floor. Full runs need ../shared/data/codiesp-train (real notes, and the text
@@ -22,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 import bench_accuracy as accuracy
+import bench_llm
 import bench_speed as speed
 from bench_report import render
 from bench_tasks import build_notes, sample
@@ -30,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CODIESP = ROOT.parent / "shared" / "data" / "codiesp-train"
 SEED = 20261126
 NOTE_WORDS = 400
+SERVICE_RESULTS = ROOT / "docs" / "bench_service.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +48,30 @@ class Plan:
     lookup: int
     codiesp: int | None
     speed_notes: int
+    ambiguity: int | None  # CodiEsp notes whose ambiguous mentions are counted (0: none)
+    rule_encounters: int
 
 
-FULL = Plan("full", phrases=None, pairs=10_000, lookup=200, codiesp=None, speed_notes=200)
-QUICK = Plan("quick", phrases=2_000, pairs=1_000, lookup=10, codiesp=100, speed_notes=0)
+FULL = Plan(
+    "full",
+    phrases=None,
+    pairs=10_000,
+    lookup=200,
+    codiesp=None,
+    speed_notes=200,
+    ambiguity=None,  # the notes of the CodiEsp benchmark: all of them
+    rule_encounters=1_000,
+)
+QUICK = Plan(
+    "quick",
+    phrases=2_000,
+    pairs=1_000,
+    lookup=10,
+    codiesp=100,
+    speed_notes=0,
+    ambiguity=20,
+    rule_encounters=20,
+)
 
 # Quick-run floors, a few points under what the quick samples scored on 2026-11-26 (descriptions
 # 100%, inclusion terms 99.55%, pairs 99.0%, search 10/10, CodiEsp category F1 0.299; the full
@@ -63,6 +89,8 @@ FLOORS: dict[tuple[str, ...], float] = {
 def run(plan: Plan, codiesp_dir: Path) -> dict:
     """All benchmarks of a plan; the result is plain JSON."""
     started = time.perf_counter()
+    load = {"start": load_average()}
+    hide_llm_settings()
     engine = accuracy.Engine.load()
     results: dict = {
         "command": "python tools/bench.py" + (" --quick" if plan.name == "quick" else ""),
@@ -80,11 +108,94 @@ def run(plan: Plan, codiesp_dir: Path) -> dict:
         results["codiesp"] = accuracy.codiesp(engine, codiesp_dir, plan.codiesp, SEED)
     else:
         results["codiesp"] = {"status": f"skipped: {codiesp_dir} not found"}
+    if plan.ambiguity != 0 and codiesp_dir.is_dir():
+        docs = accuracy.read_codiesp(codiesp_dir)
+        chosen = sample(list(docs), plan.ambiguity, SEED)
+        results["ambiguity"] = bench_llm.without_model(engine.coder, docs, chosen)
+    del engine  # the timed sections run in fresh processes; free this one's memory first
     if plan.speed_notes:
+        load["speed"] = load_average()
         results["speed"] = speed_section(codiesp_dir, plan.speed_notes)
-    results["rule_engine"] = speed.rule_engine()
+    load["rule_engine"] = load_average()
+    results["rule_engine"] = speed.rule_engine(plan.rule_encounters, SEED)
+    load["end"] = load_average()
+    results["load_average"] = load
+    results["service_load_test"] = service_results()
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def remeasure_speed(results: dict, codiesp_dir: Path) -> dict:
+    """Sections 5 and 6 measured again into an earlier full run of the same commit; what the
+    earlier measurement found is kept as a remark (generated from its numbers)."""
+    if results.get("mode") != "full" or "speed" not in results:
+        raise SystemExit("bench: --remeasure-speed needs the results of a full run")
+    if results["git"]["commit"] != git_state()["commit"]:
+        raise SystemExit(
+            f"bench: the results are of commit {results['git']['commit']}, "
+            f"this tree is {git_state()['commit']}: run the full benchmark"
+        )
+    if results["git"]["changed"] != git_state()["changed"]:
+        raise SystemExit("bench: engine, terminology or rules files changed since the full run")
+    earlier = {
+        "speed": results["speed"],
+        "rule_engine": results["rule_engine"],
+        "load_average": results.get("load_average", {}),
+    }
+    hide_llm_settings()
+    before = load_average()
+    results["speed"] = speed_section(codiesp_dir, FULL.speed_notes)
+    results["rule_engine"] = speed.rule_engine(FULL.rule_encounters, SEED)
+    after = load_average()
+    results.setdefault("load_average", {})["remeasured"] = {"start": before, "end": after}
+    results["service_load_test"] = service_results()
+    results["remeasured"] = {"at": time.strftime("%H:%M UTC", time.gmtime()), "earlier": earlier}
+    results.setdefault("remarks", []).append(remeasure_remark(earlier, before, after))
+    return results
+
+
+def remeasure_remark(earlier: dict, before: list[float], after: list[float]) -> str:
+    """What the speed sections measured during the full run, in one sentence."""
+    s, r = earlier["speed"], earlier["rule_engine"]
+    at_run = earlier["load_average"].get("speed")
+    text = (
+        "Sections 5 and 6 were measured again after the full run with "
+        "`python tools/bench.py --remeasure-speed` (same commit, same code; load average "
+        f"{before[0]} before and {after[0]} after, 1-minute)"
+    )
+    if at_run:
+        text += f"; during the full run (load average {at_run[0]} before section 5)"
+    else:
+        text += "; during the full run"
+    text += (
+        f" medcode ran {s['medcode_one_process']['per_s']} notes/s in one process and "
+        f"{s['medcode_pool']['per_s']} in the pool, medspaCy {s['medspacy_default']['per_s']}, "
+        f"`medcode code note.txt` took {s['command_line']['warm_s_median']} s warm"
+    )
+    if r.get("status") == "measured":
+        text += (
+            f", and the rule engine {r['realistic']['warm']['ms_p50']} ms per realistic "
+            f"encounter ({r['random']['warm']['ms_p50']} ms per random one)"
+        )
+    return text + "."
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def hide_llm_settings() -> None:
+    """The benchmark measures the deterministic engine: no LLM is consulted, whatever the
+    environment says (tools/bench_llm.py measures the model)."""
+    for name in [n for n in os.environ if n.startswith("MEDCODE_LLM_")]:
+        del os.environ[name]
+
+
+def service_results() -> dict:
+    """The last `python tools/bench_service.py` results (docs/bench_service.json), quoted."""
+    if not SERVICE_RESULTS.is_file():
+        return {"status": f"not run: no {SERVICE_RESULTS.name}"}
+    return json.loads(SERVICE_RESULTS.read_text(encoding="utf-8"))
 
 
 def git_state() -> dict[str, object]:
@@ -163,15 +274,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="results file (full run: docs/bench.json)")
     parser.add_argument("--markdown", type=Path, help="report (full run: docs/BENCHMARKS.md)")
     parser.add_argument("--codiesp", type=Path, default=CODIESP, help="CodiEsp training split")
+    parser.add_argument(
+        "--llm-json", type=Path, help="ambiguity counts (full run: docs/bench_llm.json)"
+    )
+    parser.add_argument(
+        "--remeasure-speed",
+        action="store_true",
+        help="measure sections 5 and 6 again into the results file of a full run",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     json_path = args.json or (None if args.quick else ROOT / "docs" / "bench.json")
     markdown_path = args.markdown or (None if args.quick else ROOT / "docs" / "BENCHMARKS.md")
-    results = run(plan, args.codiesp)
+    llm_path = args.llm_json or (
+        None if args.quick or args.remeasure_speed else ROOT / "docs" / "bench_llm.json"
+    )
+    if args.remeasure_speed:
+        if json_path is None or not json_path.is_file():
+            raise SystemExit("bench: --remeasure-speed needs the results file (--json)")
+        earlier = json.loads(json_path.read_text(encoding="utf-8"))
+        results = remeasure_speed(earlier, args.codiesp)
+    else:
+        results = run(plan, args.codiesp)
     if json_path:
         json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     if markdown_path:
         markdown_path.write_text(render(results), encoding="utf-8")
+    if llm_path and "ambiguity" in results:
+        llm_path.write_text(json.dumps(results["ambiguity"], indent=2) + "\n", encoding="utf-8")
     print(summary(results))
     failures = below_floors(results) if args.quick else []
     for line in failures:
@@ -194,6 +324,27 @@ def summary(results: dict) -> str:
     ]
     if "exact" in c:
         lines.append(f"CodiEsp F1 exact {c['exact']['f1']}, category {c['category']['f1']}")
+    a = results.get("ambiguity", {}).get("ambiguity")
+    if a:
+        lines.append(
+            f"ambiguous mentions: {a['per_note_mean']} per note, {a['notes_with_ambiguity']} "
+            f"of {a['notes']} notes with one or more"
+        )
+    if "speed" in results:
+        one = results["speed"]["medcode_one_process"]
+        lines.append(
+            f"notes/s: {one['per_s']} one process, {results['speed']['medcode_pool']['per_s']} "
+            f"pool; ms/note p50 {one['ms_p50']} p95 {one['ms_p95']}"
+        )
+    r = results["rule_engine"]
+    if r.get("status") == "measured":
+        lines.append(
+            f"rule engine ms per 20-code encounter p50: random {r['random']['warm']['ms_p50']} "
+            f"warm / {r['random']['cold_first_pass']['ms_p50']} cold, realistic "
+            f"{r['realistic']['warm']['ms_p50']} warm / {r['realistic']['first_run_ms']} first"
+        )
+    else:
+        lines.append(f"rule engine: {r.get('status')} {r.get('detail', '')}")
     return "\n".join(lines)
 
 

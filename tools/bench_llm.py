@@ -181,6 +181,46 @@ def with_model(coder: Coder, config: LLMConfig, results: dict, docs: dict) -> di
     }
 
 
+def code_notes(coder: Coder, docs: dict, chosen: list[str]) -> dict[str, tuple]:
+    """doc -> (result, ambiguity marks) of each chosen note, setting inpatient."""
+    results = {}
+    for doc in chosen:
+        result, _ = coder.code_traced(docs[doc][0], document=doc, setting="inpatient")
+        results[doc] = (result, marks(result))
+    return results
+
+
+def report(coder: Coder, docs: dict, results: dict, coding_s: float) -> dict[str, object]:
+    """docs/bench_llm.json without the model part ("llm")."""
+    per_note = {doc: found for doc, (_, found) in results.items()}
+    return {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "versions": coder.versions,
+        "documents": len(results),
+        "coding_s": round(coding_s, 1),
+        "ambiguity": counting(per_note, docs),
+    }
+
+
+def without_model(coder: Coder, docs: dict, chosen: list[str]) -> dict[str, object]:
+    """The no-model count of tools/bench.py: ambiguous mentions of the chosen notes, coded by
+    `coder` (which must have no LLM chooser: the baseline is the deterministic engine)."""
+    if getattr(coder.ambiguity, "chooser", None) is not None:
+        raise RuntimeError("the coder has an LLM chooser: unset MEDCODE_LLM_URL/_CONFIG")
+    started = time.perf_counter()
+    results = code_notes(coder, docs, chosen)
+    out = report(coder, docs, results, time.perf_counter() - started)
+    if not out["ambiguity"]["mentions"]:
+        out["status"] = NO_MARKING.format(n=len(chosen))
+    out["llm"] = {
+        "status": "not run: tools/bench.py counts without a model; set MEDCODE_LLM_URL and run "
+        "python tools/bench_llm.py for the model's precision/recall"
+    }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codiesp", type=Path, default=CODIESP, help="CodiEsp training split")
@@ -206,30 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     docs = read_codiesp(args.codiesp)
     chosen = sample(list(docs), args.limit, SEED)
     coder, started = Coder(), time.perf_counter()
-    results = {}
-    for doc in chosen:
-        result, _ = coder.code_traced(docs[doc][0], document=doc, setting="inpatient")
-        results[doc] = (result, marks(result))
-    per_note = {doc: found for doc, (_, found) in results.items()}
-    if not any(per_note.values()):
+    results = code_notes(coder, docs, chosen)
+    out = report(coder, docs, results, time.perf_counter() - started)
+    if not out["ambiguity"]["mentions"]:
         print(f"bench_llm: {NO_MARKING.format(n=len(chosen))}", file=sys.stderr)
         return 1
-    report: dict[str, object] = {
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
-        "versions": coder.versions,
-        "documents": len(chosen),
-        "coding_s": round(time.perf_counter() - started, 1),
-        "ambiguity": counting(per_note, docs),
-        "llm": (
-            with_model(coder, config, results, docs)
-            if config is not None
-            else {"status": "not run: MEDCODE_LLM_URL is not set"}
-        ),
-    }
-    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({"ambiguity": report["ambiguity"], "llm": report["llm"]}, indent=2))
+    out["llm"] = (
+        with_model(coder, config, results, docs)
+        if config is not None
+        else {"status": "not run: MEDCODE_LLM_URL is not set"}
+    )
+    args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({"ambiguity": out["ambiguity"], "llm": out["llm"]}, indent=2))
     return 0
 
 

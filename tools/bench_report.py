@@ -20,6 +20,8 @@ def render(results: dict) -> str:
         _codiesp(results.get("codiesp", {})),
         _speed(results.get("speed")),
         _rule_engine(results["rule_engine"]),
+        _ambiguity(results.get("ambiguity"), results.get("codiesp", {}).get("documents")),
+        _service(results.get("service_load_test")),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -60,9 +62,32 @@ def _preamble(r: dict) -> str:
             "setting inpatient) and `Searcher.search(phrase)` (what `medcode search` prints "
             "first). Other agents shared the 2 cores during the run, so timings are a floor on "
             "what the machine can do, not a ceiling.",
+            *_load(r.get("load_average")),
             *(f"\n{remark}" for remark in r.get("remarks", ())),
         ]
     )
+
+
+def _load(load: dict | None) -> list[str]:
+    """The machine's load average during the run (and a re-measurement), as one paragraph."""
+    if not load:
+        return []
+    names = {
+        "start": "at the start",
+        "speed": "before section 5",
+        "rule_engine": "before section 6",
+        "end": "at the end",
+    }
+    parts = [
+        f"{' / '.join(map(str, load[key]))} {label}" for key, label in names.items() if key in load
+    ]
+    again = load.get("remeasured", {})
+    parts += [
+        f"{' / '.join(map(str, again[key]))} {label} of the re-measurement of sections 5 and 6"
+        for key, label in (("start", "at the start"), ("end", "at the end"))
+        if key in again
+    ]
+    return [f"\nLoad average (1 / 5 / 15 min): {'; '.join(parts)}."] if parts else []
 
 
 def _lookup_rows(r: dict, name: str) -> list[list[object]]:
@@ -315,9 +340,173 @@ def _speed(s: dict | None) -> str:
 
 
 def _rule_engine(r: dict) -> str:
+    title = "## 6. Rule engine (encounters/s)"
+    if r.get("status") != "measured":
+        status = f"Status: **{r['status']}**" + (f" ({r['detail']})" if r.get("detail") else "")
+        return f"{title}\n\n{status}."
+    rnd, real = r["random"], r["realistic"]
+    target = r["target_ms"]
+    limits = (
+        "entries: " + ", ".join(f"{k} {_n(v)}" for k, v in r["cache_limits"].items())
+        if r.get("cache_limits")
+        else "none reported"
+    )
+
+    def verdict(ms: float) -> str:
+        return f"<= {target} ms: " + ("met" if ms <= target else f"missed ({ms / target:.1f}x)")
+
+    rows = [
+        [
+            f"{_n(rnd['encounters'])} seeded random encounters, first pass (cold)",
+            f"{rnd['cold_first_pass']['ms_p50']} / {rnd['cold_first_pass']['ms_p95']}",
+            rnd["cold_first_pass"]["per_s"],
+            "-",
+        ],
+        [
+            "... a second pass over the same encounters (warm)",
+            f"{rnd['warm']['ms_p50']} / {rnd['warm']['ms_p95']}",
+            rnd["warm"]["per_s"],
+            verdict(rnd["warm"]["ms_p50"]),
+        ],
+        [
+            "... each encounter run twice in a row, the second timed",
+            f"{rnd['repeated_at_once']['ms_p50']} / {rnd['repeated_at_once']['ms_p95']}",
+            rnd["repeated_at_once"]["per_s"],
+            verdict(rnd["repeated_at_once"]["ms_p50"]),
+        ],
+        [
+            "realistic encounter, first run of a fresh engine",
+            f"{real['first_run_ms']}",
+            "-",
+            "-",
+        ],
+        [
+            f"realistic encounter, repeated {_n(real['repeats'])} times (warm)",
+            f"{real['warm']['ms_p50']} / {real['warm']['ms_p95']}",
+            real["warm"]["per_s"],
+            verdict(real["warm"]["ms_p50"]),
+        ],
+    ]
     return "\n\n".join(
         [
-            "## 6. Rule engine (encounters/s)",
-            f"Status: **{r['status']}**" + (f" ({r['detail']})" if r.get("detail") else "") + ".",
+            title,
+            f'`RuleEngine(load_codeset()).run(Encounter([Fact(code) ...], setting="inpatient"))`'
+            f" with every shipped pack ({len(r['packs'])} packs, {r['rules']} rules), "
+            f"{r['codes_per_encounter']} codes an encounter, in one fresh process. Random "
+            "encounters draw billable codes with the run's seed; they are timed on a first pass "
+            "(cold: the engine's lookups not yet cached), on a second pass over the same "
+            "encounters, and each run twice in a row (the second run timed: its lookups are "
+            f"cached whatever the bounds of the engine's caches, {limits}). Building an "
+            f"encounter's facts is not timed. Engine build {r['engine_build_s']} s after a "
+            f"code set load of {r['codeset_load_s']} s; peak RSS {r['peak_rss_mb']} MiB. "
+            f"Target: <= {target} ms per {r['codes_per_encounter']}-code encounter.",
+            table(["encounters", "ms p50 / p95", "encounters/s", "target"], rows),
+            f"Random encounters fire {rnd['firings_per_encounter']} rules and raise "
+            f"{rnd['edits_per_encounter']} edits on average. The realistic encounter "
+            f"({', '.join(real['codes'])}) comes out as {', '.join(real['output'])} "
+            f"({real['firings']} firings, {real['edits']} edit{'s' * (real['edits'] != 1)}).",
+        ]
+    )
+
+
+def _ambiguity(report: dict | None, codiesp_documents: int | None) -> str:
+    if not report:
+        return ""
+    notes = (
+        "on all the notes of section 4"
+        if report["documents"] == codiesp_documents
+        else f"on a seeded sample of {report['documents']} of the CodiEsp notes"
+    )
+    a = report["ambiguity"]
+    title = "## 7. Ambiguous mentions (where the LLM fallback would be asked)"
+    if not a["mentions"]:
+        return f"{title}\n\n{report.get('status', 'no ambiguous mention found')}"
+    head = a["reported_headroom"]
+    with_one = a["notes_with_ambiguity"]
+    reported = a["in_reported_codes"]
+
+    def share(key: str) -> str:
+        n = head.get(key, 0)
+        return f"{_n(n)} ({100 * n / reported:.1f}%)" if reported else "-"
+
+    rows = [
+        ["CodiEsp notes coded", _n(a["notes"])],
+        ["ambiguous mentions per note, mean (max)", f"{a['per_note_mean']} ({a['per_note_max']})"],
+        [
+            "notes with >= 1 ambiguous mention",
+            f"{_n(with_one)} ({100 * with_one / a['notes']:.1f}%)",
+        ],
+        [
+            "mentions: in reported codes / in excluded candidates",
+            f"{_n(reported)} / {_n(a['in_excluded_candidates'])}",
+        ],
+        ["reported ambiguous codes: the kept code is gold", share("kept code is gold")],
+        ["... another candidate is gold", share("another candidate is gold")],
+        ["... no candidate is gold", share("no candidate is gold")],
+    ]
+    distribution = ", ".join(f"{k}: {_n(v)}" for k, v in a["per_note_distribution"].items())
+    reasons = ", ".join(f"{k} ({_n(v)})" for k, v in list(a["reasons"].items())[:5])
+    sets = ", ".join(f"{k} ({_n(v)})" for k, v in list(a["top_candidate_sets"].items())[:5])
+    return "\n\n".join(
+        [
+            title,
+            'An ambiguous mention is a trace step `{"step": "ambiguity"}` of the coder: a '
+            "code that fell back to an unspecified code for want of an axis, with the candidates "
+            "an LLM could choose from (docs/LLM.md). Counted without a model (no LLM is "
+            f"consulted in this run), {notes}, by `bench_llm.without_model`; results also in "
+            "[`bench_llm.json`](bench_llm.json). `MEDCODE_LLM_URL=... python "
+            "tools/bench_llm.py` adds the model's precision and recall.",
+            table(["measure", "value"], rows),
+            f"Mentions per note: {distribution}. Most frequent reasons: {reasons}. Most "
+            f"frequent candidate sets: {sets}.",
+        ]
+    )
+
+
+def _service(s: dict | None) -> str:
+    if not s:
+        return ""
+    title = "## 8. Service load test (quoted)"
+    if "service" not in s:
+        return f"{title}\n\n{s.get('status', 'not run')}"
+    rows = [
+        [
+            run["workers"],
+            level["clients"],
+            f"{level['ok']} / {level['requests']}",
+            level["requests_per_s"],
+            f"{level['p50_ms']} / {level['p95_ms']} / {level['p99_ms']}",
+        ]
+        for run in s["service"]
+        for level in run["levels"]
+    ]
+    batch_rows = [
+        [b["workers"], b["documents"], b["wall_s"], b["docs_per_s"], b["steady_docs_per_s"]]
+        for b in s["batch"]
+    ]
+    rss = ", ".join(
+        f"{run['workers']} worker{'s' * (run['workers'] > 1)} {run['rss_mb_loaded']} MiB loaded, "
+        f"{run['rss_mb_after']} MiB after"
+        for run in s["service"]
+    )
+    return "\n\n".join(
+        [
+            title,
+            "Not measured by this command: quoted from [`bench_service.json`](bench_service.json), "
+            f"written by `python tools/bench_service.py` on {s['date']} (commit {s['commit']}, "
+            f"{s['elapsed_s']} s, load average before "
+            f"{' / '.join(map(str, s['load_average_before']))}). `medcode serve` on loopback, "
+            f"{s['notes']['count']} distinct notes of about {s['notes']['words']} words, each "
+            "answer checked against the same note coded alone; the clients share the 2 cores "
+            "with the server. Details: docs/SERVICE.md.",
+            table(
+                ["server workers", "clients", "ok / requests", "requests/s", "ms p50 / p95 / p99"],
+                rows,
+            ),
+            f"Server RSS: {rss}.",
+            table(
+                ["`medcode batch` workers", "documents", "wall s", "docs/s", "steady docs/s"],
+                batch_rows,
+            ),
         ]
     )
