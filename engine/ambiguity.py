@@ -43,6 +43,8 @@ class AmbiguityResolver:
         for candidate in candidates:
             if candidate.action != "code" or not candidate.missing:
                 continue
+            if candidate.mention.assertion in ("negated", "hypothetical"):
+                continue  # not coded whatever its code: nothing to ask
             codes = self._alternatives(candidate)
             if len(codes) < 2:
                 continue

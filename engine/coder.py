@@ -245,10 +245,10 @@ class Coder:
         """I.A.15 / I.B.11: a concept whose words made another code of its sentence specific is
         part of that combination code ("T2DM with hyperglycemia" is E11.65, not + R73.9),
         unless the combination code asks for it as an additional code (E11.22 + N18.31)."""
+        real = [c for c in candidates if c.action == "code" and _real(c)]
         by_sentence: dict[int, list[_Candidate]] = {}
-        for c in candidates:
-            if c.action == "code":
-                by_sentence.setdefault(c.mention.sentence, []).append(c)
+        for c in real:
+            by_sentence.setdefault(c.mention.sentence, []).append(c)
         for part in (c for group in by_sentence.values() for c in group):
             # the concept's own words, as the Tabular or the note names it ("neuropathy")
             heads = [
@@ -269,7 +269,7 @@ class Coder:
                     {"step": "combination", "into": whole.code, "words": sorted(head)}
                 )
                 break
-        self._same_condition([c for c in candidates if c.action == "code"])
+        self._same_condition([c for c in real if c.action == "code"])
 
     def _same_condition(self, coded: list[_Candidate]) -> None:
         """A mention that left an axis to the default ("DM2", "distal radius fracture", the
@@ -307,13 +307,15 @@ class Coder:
     # -- candidates -> rules -> result -----------------------------------------------------
 
     def _encounter(self, candidates: list[_Candidate], setting: str, text: str) -> Encounter:
-        """One fact per code to report, in first sequence: conclusions, then note order."""
-        groups: dict[str, list[_Candidate]] = {}
+        """One fact per code, in first sequence: conclusions, then note order."""
+        # negated and hypothetical mentions of a code are a fact of their own, for the policy
+        # rules to drop without touching the mentions that report it
+        groups: dict[tuple[str, bool], list[_Candidate]] = {}
         for c in candidates:
             if c.action == "code":
-                groups.setdefault(c.code, []).append(c)
+                groups.setdefault((c.code, _real(c)), []).append(c)
         facts = []
-        for code, group in sorted(groups.items(), key=lambda item: _sequence_key(item[1])):
+        for (code, _), group in sorted(groups.items(), key=lambda item: _sequence_key(item[1])):
             assertions = [c.mention.assertion for c in group]
             sections = [c.mention.section for c in group]
             concluded = [s for s in sections if s in CONCLUSION_SECTIONS]
@@ -361,7 +363,8 @@ class Coder:
         self, document: str, setting: str, candidates: list[_Candidate], outcome: Outcome
     ) -> CodingResult:
         codes, queries = [], []
-        for position, fact in enumerate(outcome.encounter.active, 1):
+        active = _merged(outcome.encounter.active)
+        for position, fact in enumerate(active, 1):
             group = _group(fact)
             evidence = tuple(c.mention.evidence() for c in group)
             trace = (
@@ -410,6 +413,21 @@ class Coder:
             queries=tuple(queries),
             versions=self.versions,
         )
+
+
+def _real(candidate: _Candidate) -> bool:
+    """Whether the note says the condition is there (not negated, not hypothetical)."""
+    return candidate.mention.assertion not in ("negated", "hypothetical")
+
+
+def _merged(facts: list[Fact]) -> list[Fact]:
+    """Facts reported under the same code (rules kept a negated mention) as one code."""
+    first: dict[str, Fact] = {}
+    for fact in facts:
+        if fact.code in first and fact.handle and first[fact.code].handle:
+            first[fact.code].handle = [*first[fact.code].handle, *fact.handle]
+        first.setdefault(fact.code, fact)
+    return list(first.values())
 
 
 def _group(fact: Fact) -> list[_Candidate]:

@@ -56,19 +56,22 @@ def test_reported_code_shows_its_sequence_evidence_and_trace(coder: Coder) -> No
     ]
 
 
-def test_negated_code_names_the_policy_step_that_excluded_it(coder: Coder) -> None:
+def test_negated_code_names_the_rule_that_excluded_it(coder: Coder) -> None:
     e = answer(coder, "R07.9")
     [rejected] = e.data["excluded"]
-    assert (e.status, rejected["reason"]) == ("excluded", "negated")
+    assert (e.status, rejected["reason"]) == (
+        "excluded",
+        "A negated condition is not coded (I.A; IV.A)",
+    )
     step = rejected["deciding_step"]
-    assert (step["step"], step["setting"], step["assertion"], step["action"]) == (
-        "policy",
-        "outpatient",
-        "negated",
-        "exclude",
+    assert (step["step"], step["rule"], step["source"], step["action"]) == (
+        "rule",
+        "negated-not-coded",
+        "rules/assertion.rules:6",
+        "drop R07.9",
     )
     assert render_text(e).splitlines()[1:3] == [
-        "NOT CODED: negated",
+        "NOT CODED: A negated condition is not coded (I.A; IV.A)",
         '  evidence: "chest pain" [35:45] assessment, negated',
     ]
 
@@ -77,7 +80,7 @@ def test_uncertain_diagnosis_is_rejected_outpatient_and_coded_inpatient(coder: C
     outpatient = answer(coder, "J18.9", "outpatient")
     assert (outpatient.status, outpatient.data["excluded"][0]["reason"]) == (
         "excluded",
-        "uncertain",
+        "Outpatient: an uncertain diagnosis is not coded; its signs and symptoms are (IV.H)",
     )
     assert outpatient.data["excluded"][0]["deciding_step"]["citation"] == "IV.H"
     assert answer(coder, "J18.9", "inpatient").status == "coded"

@@ -44,7 +44,7 @@ def test_code_json_follows_the_contract(capsys: pytest.CaptureFixture[str]) -> N
     )
     assert {"step": "sequence", "position": 1} in first["trace"]
     excluded = {(e["code"], e["reason"]) for e in result["excluded"]}
-    assert ("J18.9", "negated") in excluded
+    assert ("J18.9", "A negated condition is not coded (I.A; IV.A)") in excluded
     assert (
         "R06.02",
         "Circulatory and respiratory symptoms integral to the diagnosis: I50.23 (I.B.5)",
@@ -57,7 +57,12 @@ def test_outpatient_uncertain_diagnosis_is_not_coded(capsys: pytest.CaptureFixtu
     _, out, _ = run(capsys, "code", "--text", text, "--setting", "outpatient", "--format", "json")
     result = json.loads(out)
     assert [c["code"] for c in result["codes"]] == ["R05.9", "R50.9"]
-    assert [(e["code"], e["reason"]) for e in result["excluded"]] == [("J18.9", "uncertain")]
+    assert [(e["code"], e["reason"]) for e in result["excluded"]] == [
+        (
+            "J18.9",
+            "Outpatient: an uncertain diagnosis is not coded; its signs and symptoms are (IV.H)",
+        )
+    ]
     _, out, _ = run(capsys, "code", "--text", text, "--setting", "inpatient", "--format", "json")
     assert [c["code"] for c in json.loads(out)["codes"]] == ["J18.9"]
 

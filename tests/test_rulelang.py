@@ -156,6 +156,7 @@ def test_the_shipped_packs_lint_clean(codeset: CodeSet) -> None:
     findings, packs = lint([RULES_DIR], codeset)
     assert findings == []
     assert sorted(Path(p.path).name for p in packs) == [
+        "assertion.rules",
         "demographics.rules",
         "diabetes.rules",
         "encounters.rules",
@@ -331,7 +332,7 @@ def test_the_shipped_rule_tests_pass_with_full_coverage(codeset: CodeSet) -> Non
 
     report = run_tests([RULES_DIR], codeset, RuleBook.load(), notes)
     assert [f"{r.case.path}:{r.case.line}" for r in report.results if not r.passed] == []
-    assert len(report.results) == 71
+    assert len(report.results) == 75
     assert (report.coverage, report.threshold, report.passed) == (100.0, 100.0, True)
 
 

@@ -106,7 +106,9 @@ def test_code_answers_with_the_json_of_medcode_code(port: int, cli) -> None:
     status, kind, answer = call(port, "POST", "/v1/code", {"text": NOTE})
     assert (status, kind) == (200, "application/json")
     assert [c["code"] for c in answer["codes"]] == ["I50.23", "E11.22", "N18.31"]
-    assert [(x["code"], x["reason"]) for x in answer["excluded"]] == [("R07.9", "negated")]
+    assert [(x["code"], x["reason"]) for x in answer["excluded"]] == [
+        ("R07.9", "A negated condition is not coded (I.A; IV.A)")
+    ]
     assert answer == cli("code", "--text", NOTE)
 
 
@@ -116,7 +118,12 @@ def test_code_follows_the_setting(port: int) -> None:
     _, _, inpatient = call(port, "POST", "/v1/code", {**body, "setting": "inpatient"})
     assert (outpatient["document"], outpatient["setting"]) == ("visit-7", "outpatient")
     assert [c["code"] for c in outpatient["codes"]] == ["R05.9"]
-    assert [(x["code"], x["reason"]) for x in outpatient["excluded"]] == [("J18.9", "uncertain")]
+    assert [(x["code"], x["reason"]) for x in outpatient["excluded"]] == [
+        (
+            "J18.9",
+            "Outpatient: an uncertain diagnosis is not coded; its signs and symptoms are (IV.H)",
+        )
+    ]
     assert [c["code"] for c in inpatient["codes"]] == ["J18.9"]
 
 
@@ -146,7 +153,10 @@ def test_search_check_validate_explain_answer_as_the_cli(port: int, cli) -> None
 
     _, _, explain = call(port, "POST", "/v1/explain", {"text": NOTE, "code": "R07.9"})
     assert explain == cli("explain", "--text", NOTE, "--code", "R07.9")
-    assert (explain["status"], explain["excluded"][0]["reason"]) == ("excluded", "negated")
+    assert (explain["status"], explain["excluded"][0]["reason"]) == (
+        "excluded",
+        "A negated condition is not coded (I.A; IV.A)",
+    )
 
 
 def test_healthz_names_the_versions(port: int, coder: Coder) -> None:
