@@ -206,7 +206,15 @@ def git_state() -> dict[str, object]:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     changed = git("status", "--porcelain", "--untracked-files=no", "engine", "terminology", "rules")
-    return {"commit": git("rev-parse", "--short", "HEAD"), "changed": changed.splitlines()}
+    import medcode.engine
+
+    engine = Path(medcode.engine.__file__).resolve().parent
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "changed": changed.splitlines(),
+        # the commit is this tree's: the engine imported must be this tree's engine/ too
+        "engine_imported_from_this_tree": engine == (ROOT / "engine").resolve(),
+    }
 
 
 def machine() -> str:
@@ -296,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         results = remeasure_speed(earlier, args.codiesp)
     else:
         results = run(plan, args.codiesp)
+    if not results["git"].get("engine_imported_from_this_tree", True):
+        print(
+            f"bench: the engine imported is not {ROOT}/engine: commit unverified", file=sys.stderr
+        )
     if json_path:
         json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     if markdown_path:

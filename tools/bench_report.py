@@ -56,6 +56,11 @@ def _preamble(r: dict) -> str:
                 "the working tree."
                 if r["git"]["changed"]
                 else "."
+            )
+            + (
+                " Warning: the engine imported was not this commit's tree."
+                if r["git"].get("engine_imported_from_this_tree") is False
+                else ""
             ),
             "",
             "Every accuracy number uses the public API only: `Coder().code(text)` (first code, "
