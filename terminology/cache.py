@@ -88,7 +88,20 @@ def _cached(name: str, identity: str, build: Callable[[], tuple], *, use_cache: 
     payload = build()
     if use_cache:
         _write_cache(path, (identity, payload))
+        _prune(name, keep=path)
     return payload
+
+
+def _prune(name: str, keep: Path, versions: int = 3) -> None:
+    """Drop all but the newest few caches of one kind: each edit of a lexicon file makes a new
+    one, and old ones would pile up."""
+    caches = sorted(
+        (p for p in keep.parent.glob(f"{name}-*.pickle") if p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in caches[versions - 1 :]:
+        old.unlink(missing_ok=True)
 
 
 def _read_cache(path: Path, identity: str) -> tuple | None:

@@ -6,10 +6,12 @@ import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from .errors import TerminologyError
+
+if TYPE_CHECKING:
+    import networkx as nx
 from .notes import REFERENCE_KINDS, AppliedNote, CodeRef, Note, NoteKind
 from .tabular import CodeNode, NodeKind, TabularData, dotted
 
@@ -146,7 +148,10 @@ class CodeSet:
 
     @cached_property
     def graph(self) -> nx.DiGraph:
-        """The hierarchy as a networkx DiGraph, parent -> child."""
+        """The hierarchy as a networkx DiGraph, parent -> child (networkx is imported on first
+        use: it costs 0.12 s at start-up)."""
+        import networkx as nx
+
         graph = nx.DiGraph()
         graph.add_nodes_from(self._order)
         graph.add_edges_from(self._edges)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 import networkx as nx
@@ -54,8 +53,10 @@ class Finding:
 
 
 def section_names() -> frozenset[str]:
-    sections = files("medcode.engine.pipeline").joinpath("sections.yaml").read_text("utf-8")
-    return frozenset(yaml.safe_load(sections))
+    """The section categories of the pipeline (read as a file: importing the pipeline package
+    would load spaCy, which rule checks do not need)."""
+    sections = Path(__file__).resolve().parent.parent / "pipeline" / "sections.yaml"
+    return frozenset(yaml.safe_load(sections.read_text(encoding="utf-8")))
 
 
 def lint(paths: Iterable[Path], codeset: CodeSet) -> tuple[list[Finding], list[RulePack]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from medcode.terminology import NoteKind
+from medcode.terminology.cache import cache_dir
 from medcode.terminology.coderefs import parse_references
 
 from .model import (
@@ -66,11 +68,18 @@ class RuleSyntaxError(ValueError):
 
 @cache
 def _parser() -> Lark:
+    """The LALR parser; its tables are cached beside the code set (Lark checks the grammar's
+    hash in the file, so an edited grammar rebuilds them)."""
+    grammar = _GRAMMAR.read_text(encoding="utf-8")
+    folder = cache_dir()
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        cache: str | bool = str(folder / f"rules-grammar-{digest}.lark")
+    except OSError:  # a read-only home: build the tables each time
+        cache = False
     return Lark(
-        _GRAMMAR.read_text(encoding="utf-8"),
-        parser="lalr",
-        propagate_positions=True,
-        maybe_placeholders=True,
+        grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=cache
     )
 
 
