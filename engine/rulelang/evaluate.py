@@ -35,7 +35,7 @@ from .model import (
     Rule,
     SetExpr,
 )
-from .sets import BoundedCache, CodeSets
+from .sets import CodeSets
 
 MAX_FIRINGS = 500
 # Actions that can change the reported codes or their order.
@@ -173,12 +173,17 @@ class _Pass:
                     below[node] = {fact.id}
         self.below = below
         self.nodes = below.keys()
+        self.found: dict[int, set[int]] = {}
 
     def ids_in(self, roots: frozenset[str]) -> set[int]:
-        """The ids of the active codes at or below one of `roots`."""
-        found: set[int] = set()
-        for node in self.nodes & roots if len(roots) > len(self.below) else roots & self.nodes:
-            found |= self.below[node]
+        """The ids of the active codes at or below one of `roots` (root sets are shared
+        objects, so rules asking about the same set of the same code ask once)."""
+        found = self.found.get(id(roots))
+        if found is None:
+            found = set()
+            for node in self.nodes & roots if len(roots) > len(self.below) else roots & self.nodes:
+                found |= self.below[node]
+            self.found[id(roots)] = found
         return found
 
 
@@ -188,7 +193,6 @@ class Evaluator:
     def __init__(self, rules: Sequence[Rule], sets: CodeSets):
         self.rules = sorted(rules, key=lambda r: (-r.priority, r.id))
         self.sets = sets
-        self._passed = BoundedCache(200_000)
         self.plans = {
             id(lit.atom): _Plan.of(lit.atom)
             for rule in self.rules
@@ -271,23 +275,17 @@ class Evaluator:
         """The active codes that pass the parts of a condition that depend on no other code."""
         found = look.static.get(id(plan))
         if found is None:
-            found = look.static[id(plan)] = [f for f in look.active if self._passes(plan, f)]
-        return found
-
-    def _passes(self, plan: _Plan, fact: Fact) -> bool:
-        """The static part of a condition depends on the code and its attributes only, so the
-        answer is kept for every encounter (bounded by codes seen x conditions)."""
-        key = (id(plan), fact.code, fact.assertion, fact.section, fact.source)
-        passed = self._passed.get(key)
-        if passed is None:
             sets = self.sets
-            passed = self._passed.put(
-                key,
-                (plan.members is None or sets.contains(plan.members, fact.code, {}))
-                and not (plan.excluded and sets.contains(plan.excluded, fact.code, {}))
-                and all(self._test(t, fact) for t in plan.tests),
-            )
-        return passed
+            ids = look.ids_in(sets.root_set(plan.members, {})) if plan.members else None
+            out = look.ids_in(sets.root_set(plan.excluded, {})) if plan.excluded else ()
+            found = look.static[id(plan)] = [
+                f
+                for f in look.active
+                if (ids is None or f.id in ids)
+                and f.id not in out
+                and all(self._test(t, f) for t in plan.tests)
+            ]
+        return found
 
     def _bound(
         self, plan: _Plan, candidates: list[Fact], binding: dict[str, Fact], look: _Pass

@@ -32,15 +32,17 @@ class UnknownName(KeyError):
 
 
 class CodeSets:
-    """Membership of codes in rule sets; every resolution is computed once and cached."""
+    """Membership of codes in rule sets. Written and named sets are resolved once; the sets a
+    code's notes cite, its lineage and its flags are kept per code, in bounded caches."""
 
     def __init__(self, codeset: CodeSet, definitions: Mapping[str, Definition]):
         self.codeset = codeset
         self.definitions = definitions
         self._written: dict[str, tuple[str, ...]] = {}
-        self._tabular = BoundedCache(5_000)
+        self._static: dict[int, frozenset[str]] = {}  # per set expression without ?names
+        self._tabular = BoundedCache(50_000)
         self._lineage = BoundedCache(100_000)
-        self._root_sets = BoundedCache(5_000)
+        self._flags = BoundedCache(100_000)
 
     def written(self, term: Written) -> tuple[str, ...]:
         """The nodes a written pattern denotes (each with everything below it)."""
@@ -50,29 +52,41 @@ class CodeSets:
             self._written[term.text] = nodes
         return nodes
 
-    def tabular(self, code: str, kind: NoteKind | str, own: bool = False) -> tuple[str, ...]:
+    def tabular(self, code: str, kind: NoteKind | str, own: bool = False) -> frozenset[str]:
         """The nodes a code's notes of one kind cite (`own`: written on the code itself), or
-        its 3-character category."""
+        its 3-character category, or its parent."""
         key = (code, kind, own)
         nodes = self._tabular.get(key)
         if nodes is None:
             if code not in self.codeset:
-                nodes = ()
+                nodes = frozenset()
             elif kind == "category":
-                nodes = (code[:3],)
+                nodes = frozenset((code[:3],))
             elif kind == "parent":
                 parent = self.codeset.parent(code)
-                nodes = (parent,) if parent and ":" not in parent else ()
+                nodes = frozenset((parent,) if parent and ":" not in parent else ())
             else:
                 targets = self.codeset.reference_targets(code, kind)
-                nodes = tuple(
-                    dict.fromkeys(t for t, note in targets if not own or note.origin == code)
-                )
+                nodes = frozenset(t for t, note in targets if not own or note.origin == code)
             self._tabular.put(key, nodes)
         return nodes
 
     def roots(self, expr: SetExpr, bound: Mapping[str, str]) -> tuple[str, ...]:
-        """The nodes of a set expression, given the codes bound to ?names."""
+        """The nodes of a set expression, given the codes bound to ?names, in code order."""
+        return tuple(sorted(self.root_set(expr, bound)))
+
+    def root_set(self, expr: SetExpr, bound: Mapping[str, str]) -> frozenset[str]:
+        """The nodes of a set expression as a set."""
+        static = self._static.get(id(expr))
+        if static is None:
+            static = self._static[id(expr)] = frozenset(self._written_nodes(expr))
+        tabular = [t for t in expr if isinstance(t, FromTabular)]
+        if not tabular:
+            return static
+        parts = [self.tabular(bound[t.var], t.kind, t.own) for t in tabular]
+        return static.union(*parts) if static or len(parts) > 1 else parts[0]
+
+    def _written_nodes(self, expr: SetExpr) -> list[str]:
         nodes: list[str] = []
         for term in expr:
             if isinstance(term, Written):
@@ -80,18 +94,8 @@ class CodeSets:
             elif isinstance(term, Named):
                 if term.name not in self.definitions:
                     raise UnknownName(term.name)
-                nodes += self.roots(self.definitions[term.name].members, bound)
-            elif isinstance(term, FromTabular):
-                nodes += self.tabular(bound[term.var], term.kind, term.own)
-        return tuple(dict.fromkeys(nodes))
-
-    def root_set(self, expr: SetExpr, bound: Mapping[str, str]) -> frozenset[str]:
-        """`roots` as a set, cached for the codes bound to the ?names the set depends on."""
-        key = (id(expr), *(bound[t.var] for t in expr if isinstance(t, FromTabular)))
-        roots = self._root_sets.get(key)
-        if roots is None:
-            roots = self._root_sets.put(key, frozenset(self.roots(expr, bound)))
-        return roots
+                nodes += self._written_nodes(self.definitions[term.name].members)
+        return nodes
 
     def lineage(self, code: str) -> frozenset[str]:
         """The code and its ancestors: it belongs to a set when these meet the set's roots."""
@@ -106,17 +110,21 @@ class CodeSets:
 
     def flag(self, code: str, flag: str) -> bool:
         """billable, header (not billable), manifestation, unspecified; False for unknown codes."""
+        flags = self._flags.get(code)
+        if flags is None:
+            flags = self._flags.put(code, self._code_flags(code))
+        return flag in flags
+
+    def _code_flags(self, code: str) -> frozenset[str]:
         node = self.codeset.get(code)
         if node is None:
-            return False
-        if flag == "billable":
-            return node.billable
-        if flag == "header":
-            return not node.billable
-        if flag == "manifestation":
-            # I.A.13: manifestation codes are titled "in diseases classified elsewhere".
-            return "classified elsewhere" in node.title.lower()
-        return bool(_UNSPECIFIED.search(node.title))
+            return frozenset()
+        flags = {"billable" if node.billable else "header"}
+        if "classified elsewhere" in node.title.lower():
+            flags.add("manifestation")  # I.A.13: "in diseases classified elsewhere"
+        if _UNSPECIFIED.search(node.title):
+            flags.add("unspecified")
+        return frozenset(flags)
 
     def note_text(self, code: str, kind: NoteKind, own: bool = False) -> str:
         """The texts of a code's notes of one kind, for edit messages."""
