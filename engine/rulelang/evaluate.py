@@ -208,11 +208,16 @@ class Evaluator:
         outcome = Outcome(encounter, supporter)
         fired: set[tuple[str, tuple[int, ...]]] = set()
         seen_edits: set[tuple[str, frozenset[str]]] = set()
+        # A rule that saw the encounter as it is now has nothing more to do: the number of
+        # changes so far, when each rule last ran through without changing anything.
+        changes, settled = 0, {}
         changed = True
         while changed:  # passes, until one changes nothing
             changed = False
             look = _Pass(encounter, self.sets)
             for rule in self.rules:
+                if settled.get(rule.id) == changes:
+                    continue
                 rule_changed = False
                 for binding in list(self._bindings(look, rule.condition, {})):
                     key = (rule.id, tuple(binding[v].id for v in rule.variables))
@@ -227,7 +232,10 @@ class Evaluator:
                     fired.add(key)
                     if self._fire(rule, binding, outcome, seen_edits):
                         rule_changed = changed = True
+                        changes += 1
                         look = _Pass(encounter, self.sets)
+                if not rule_changed:
+                    settled[rule.id] = changes
         return outcome.settle()
 
     def _holds(self, look: _Pass, rule: Rule, binding: dict[str, Fact]) -> bool:
