@@ -172,19 +172,13 @@ class _Pass:
                 else:
                     below[node] = {fact.id}
         self.below = below
-        self.nodes = below.keys()
-        self.found: dict[int, set[int]] = {}
 
     def ids_in(self, roots: frozenset[str]) -> set[int]:
-        """The ids of the active codes at or below one of `roots` (root sets are shared
-        objects, so rules asking about the same set of the same code ask once)."""
-        found = self.found.get(id(roots))
-        if found is None:
-            found = set()
-            for node in self.nodes & roots if len(roots) > len(self.below) else roots & self.nodes:
-                found |= self.below[node]
-            self.found[id(roots)] = found
-        return found
+        """The ids of the active codes at or below one of `roots`."""
+        below = self.below
+        if len(roots) < len(below):
+            return set().union(*(below[node] for node in roots if node in below))
+        return set().union(*(ids for node, ids in below.items() if node in roots))
 
 
 class Evaluator:
@@ -193,6 +187,14 @@ class Evaluator:
     def __init__(self, rules: Sequence[Rule], sets: CodeSets):
         self.rules = sorted(rules, key=lambda r: (-r.priority, r.id))
         self.sets = sets
+        # rules whose condition depends on the sequence (`first`)
+        self._ordered = {
+            rule.id
+            for rule in self.rules
+            for lit in rule.condition
+            if isinstance(lit.atom, CodeFact)
+            and any(isinstance(t, FlagTest) and t.flag == "first" for t in lit.atom.tests)
+        }
         self.plans = {
             id(lit.atom): _Plan.of(lit.atom)
             for rule in self.rules
@@ -208,15 +210,18 @@ class Evaluator:
         outcome = Outcome(encounter, supporter)
         fired: set[tuple[str, tuple[int, ...]]] = set()
         seen_edits: set[tuple[str, frozenset[str]]] = set()
-        # A rule that saw the encounter as it is now has nothing more to do: the number of
-        # changes so far, when each rule last ran through without changing anything.
-        changes, settled = 0, {}
+        # A rule that saw the encounter as it is now has nothing more to do. `seen` counts the
+        # changes to the codes and to their order; a rule that ran through without changing
+        # anything keeps the count it saw (the order only matters to rules that test `first`).
+        seen = [0, 0]
+        settled: dict[str, tuple[int, int]] = {}
         changed = True
         while changed:  # passes, until one changes nothing
             changed = False
             look = _Pass(encounter, self.sets)
             for rule in self.rules:
-                if settled.get(rule.id) == changes:
+                now = (seen[0], seen[1] if rule.id in self._ordered else 0)
+                if settled.get(rule.id) == now:
                     continue
                 rule_changed = False
                 for binding in list(self._bindings(look, rule.condition, {})):
@@ -230,12 +235,13 @@ class Evaluator:
                         outcome.edit_facts.append(())
                         return outcome.settle()
                     fired.add(key)
-                    if self._fire(rule, binding, outcome, seen_edits):
+                    change = self._fire(rule, binding, outcome, seen_edits)
+                    if change is not None:
                         rule_changed = changed = True
-                        changes += 1
+                        seen[change] += 1
                         look = _Pass(encounter, self.sets)
                 if not rule_changed:
-                    settled[rule.id] = changes
+                    settled[rule.id] = now
         return outcome.settle()
 
     def _holds(self, look: _Pass, rule: Rule, binding: dict[str, Fact]) -> bool:
@@ -342,12 +348,13 @@ class Evaluator:
 
     def _fire(
         self, rule: Rule, binding: dict[str, Fact], outcome: Outcome, seen_edits: set
-    ) -> bool:
-        """Run a rule's actions; record those that did something; True if codes changed."""
+    ) -> int | None:
+        """Run a rule's actions and record those that did something. Returns 0 when the codes
+        changed, 1 when only their order did, None when neither."""
         encounter = outcome.encounter
         matched = {name: f.code for name, f in binding.items()}
         codes = [f.code for f in encounter.active]
-        changed = False
+        start = codes
         for action in rule.actions:
             described = describe(action, binding, self)
             edits, queries = len(outcome.edits), len(outcome.queries)
@@ -357,7 +364,6 @@ class Evaluator:
                 codes = [f.code for f in encounter.active]
             if not affected and len(outcome.edits) == edits and len(outcome.queries) == queries:
                 continue
-            changed = changed or codes != before
             step = {
                 "step": "rule",
                 "rule": rule.id,
@@ -372,7 +378,9 @@ class Evaluator:
             outcome.firings.append(step)
             for fact in affected:
                 fact.steps.append(step)
-        return changed
+        if sorted(codes) != sorted(start):
+            return 0
+        return 1 if codes != start else None
 
     def _act(
         self,
