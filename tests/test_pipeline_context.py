@@ -33,6 +33,13 @@ def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
             "outpatient",
             ["E11.9"],
         ),
+        # "never" negates what follows it in the sentence
+        (
+            "HPI: Treated with urinary antiseptics, never demonstrated urolithiasis. "
+            "Never smoker.\nAssessment: Cystitis.",
+            "outpatient",
+            ["N30.90"],
+        ),
         # a relative's possessive is family history
         ("Assessment: Prediabetes, given father's diabetes.", "outpatient", ["R73.03", "Z83.3"]),
         # resolved during the stay is coded; resolved before the visit is history
