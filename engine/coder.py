@@ -11,7 +11,7 @@ from spacy.tokens import Doc, Span
 
 from medcode.terminology import CodeSet, NoteKind
 from medcode.terminology.cache import package_version
-from medcode.terminology.lexicon import Lexicon, LexiconEntry
+from medcode.terminology.lexicon import Lexicon, LexiconEntry, normalize_tokens
 
 from .ambiguity import AmbiguityResolver
 from .pipeline import build_pipeline
@@ -148,13 +148,18 @@ class Coder:
         """The sentence's words, plus the title words and codes of the other concepts in it
         ("CKD" brings "chronic kidney disease"), so that "T2DM with CKD" supports E11.22.
         Words a negation covers are left out ("no perforation or abscess" supports nothing),
-        and "both" reads as "bilateral"."""
+        so are the words of a status (Z code) concept, and "both" reads as "bilateral"."""
         words = set(sentences.words(span))
         if "both" in words:
             words.add("bilateral")
         for other in sentences.ents(span):
             if other != span and not other._.is_negated:
                 key = other._.lexicon_entries[0].key
+                if key.startswith("Z"):
+                    # a status ("treated with oral antidiabetics") is no complication: its
+                    # words say nothing of the condition ("oral" is not E11.63-)
+                    words -= set(normalize_tokens(other.text))
+                    continue
                 words |= self.walker.concept_words(key) | self.walker.code_words(key)
         return frozenset(words)
 

@@ -33,6 +33,12 @@ def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
             "outpatient",
             ["E11.9"],
         ),
+        # a status's words are no complication: "oral" antidiabetics is not E11.63-
+        (
+            "Assessment: Type 2 diabetes mellitus treated with oral antidiabetics.",
+            "outpatient",
+            ["E11.9", "Z79.84"],
+        ),
         # "never" negates what follows it in the sentence
         (
             "HPI: Treated with urinary antiseptics, never demonstrated urolithiasis. "
