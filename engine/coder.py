@@ -93,7 +93,8 @@ class Coder:
         self.versions = {
             "engine": package_version(),
             "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
-            "rules": rules_digest(),
+            # the shipped packs and tables, or the rule book given
+            "rules": rules_digest() if rules is None else rules.digest,
         }
 
     def code(self, text: str, *, document: str = "-", setting: str = "inpatient") -> CodingResult:
