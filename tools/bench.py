@@ -73,16 +73,17 @@ QUICK = Plan(
     rule_encounters=20,
 )
 
-# Quick-run floors, a few points under what the quick samples scored on 2026-11-26 (descriptions
-# 100%, inclusion terms 99.55%, pairs 99.0%, search 10/10, CodiEsp category F1 0.299; the full
-# run is in docs/bench.json), so that a regression fails CI and engine work in progress does not.
+# Quick-run floors, a few points under what the quick samples scored at commit cd51cd5 on
+# 2026-11-27 (descriptions 100%, inclusion terms 99.0%, pairs 99.1%, search 10/10, CodiEsp F1
+# exact 0.306, category 0.395; the full run is in docs/bench.json), so that a regression fails
+# CI and engine work in progress does not.
 FLOORS: dict[tuple[str, ...], float] = {
     ("phrases", "descriptions", "exact_pct"): 99.0,
     ("phrases", "inclusion_terms", "exact_pct"): 97.0,
     ("pairs", "success_pct"): 97.0,
-    ("lookup", "descriptions", "medcode", "exact_pct"): 80.0,
-    ("codiesp", "exact", "f1"): 0.18,
-    ("codiesp", "category", "f1"): 0.25,
+    ("lookup", "descriptions", "medcode", "exact_pct"): 90.0,
+    ("codiesp", "exact", "f1"): 0.27,
+    ("codiesp", "category", "f1"): 0.36,
 }
 
 

@@ -65,8 +65,8 @@ def _preamble(r: dict) -> str:
             "",
             "Every accuracy number uses the public API only: `Coder().code(text)` (first code, "
             "setting inpatient) and `Searcher.search(phrase)` (what `medcode search` prints "
-            "first). Other agents shared the 2 cores during the run, so timings are a floor on "
-            "what the machine can do, not a ceiling.",
+            "first). Other agents may share the 2 cores (the load averages below say how busy "
+            "the machine was), so timings are a floor on what the machine can do, not a ceiling.",
             *_load(r.get("load_average")),
             *(f"\n{remark}" for remark in r.get("remarks", ())),
         ]
@@ -144,11 +144,17 @@ def _descriptions(r: dict) -> str:
 
 def _search_note(r: dict) -> str:
     t = r["lookup"]["descriptions"]["medcode"]
-    hours = t["ms_p50"] * r["phrases"]["descriptions"]["population"] / 3_600_000
+    seconds = t["ms_p50"] * r["phrases"]["descriptions"]["population"] / 1000
+    whole = (
+        f"{seconds / 3600:.1f} h"
+        if seconds >= 3600
+        else f"{seconds / 60:.1f} min"
+        if seconds >= 60
+        else f"{seconds:.0f} s"
+    )
     return (
-        f"`medcode search` is measured on a seeded sample only: at {t['ms_p50']} ms a phrase "
-        f"(median) the whole set would take about {hours:.0f} h on one core; its word-overlap "
-        "ranking is computed for every phrase, even when an exact term has already answered."
+        f"`medcode search` is measured on the seeded sample that icd10-coder answers: at "
+        f"{t['ms_p50']} ms a phrase (median) the whole set would take about {whole} on one core."
     )
 
 
