@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 
 from medcode.terminology import CodeSet, NoteKind
+from medcode.terminology.notes import REFERENCE_KINDS
 
 from .model import Definition, FromTabular, Named, SetExpr, Written
 
@@ -41,6 +42,7 @@ class CodeSets:
         self._written: dict[str, tuple[str, ...]] = {}
         self._static: dict[int, frozenset[str]] = {}  # per set expression without ?names
         self._tabular = BoundedCache(50_000)
+        self._cited = BoundedCache(20_000)
         self._lineage = BoundedCache(100_000)
         self._flags = BoundedCache(100_000)
 
@@ -66,10 +68,23 @@ class CodeSets:
                 parent = self.codeset.parent(code)
                 nodes = frozenset((parent,) if parent and ":" not in parent else ())
             else:
-                targets = self.codeset.reference_targets(code, kind)
-                nodes = frozenset(t for t, note in targets if not own or note.origin == code)
+                cited = self._references(code).get(kind, ())
+                nodes = frozenset(t for t, origin in cited if not own or origin == code)
             self._tabular.put(key, nodes)
         return nodes
+
+    def _references(self, code: str) -> dict[NoteKind, list[tuple[str, str]]]:
+        """Every code a note governing `code` cites, by kind, with the node the note is on:
+        one walk up the hierarchy for all kinds."""
+        found = self._cited.get(code)
+        if found is None:
+            found = {}
+            for applied in self.codeset.applicable_notes(code, REFERENCE_KINDS):
+                cited = found.setdefault(applied.note.kind, [])
+                for ref in applied.note.refs:
+                    cited += [(t, applied.origin) for t in self.codeset.resolve(ref)]
+            self._cited.put(code, found)
+        return found
 
     def roots(self, expr: SetExpr, bound: Mapping[str, str]) -> tuple[str, ...]:
         """The nodes of a set expression, given the codes bound to ?names, in code order."""
