@@ -85,13 +85,18 @@ class ConceptMatcher:
     ) -> Span | None:
         if not compact:
             seq = [(i + n, w, t) for n, (w, t) in enumerate(words[i : i + longest])]
+        tokens = [w for _, w, _ in seq]
+        terms = self.lexicon.terms
         for length in self.lexicon.lengths[words[i][0]]:
             if length > len(seq):
+                continue
+            key = tuple(tokens[:length])
+            if key not in terms:
                 continue
             first, last = seq[0][2], seq[length - 1][2]
             if sentence[first] != sentence[last]:
                 continue
-            entries = self.lexicon.lookup(tuple(w for _, w, _ in seq[:length]))
+            entries = self.lexicon.lookup(key)
             if not entries:
                 continue
             if any(e.case_sensitive for e in entries):
