@@ -68,22 +68,23 @@ class CodeSets:
                 parent = self.codeset.parent(code)
                 nodes = frozenset((parent,) if parent and ":" not in parent else ())
             else:
-                cited = self._references(code).get(kind, ())
-                nodes = frozenset(t for t, origin in cited if not own or origin == code)
+                # every note kind with code references governs the codes below its node
+                governing = (code,) if own else (code, *self.codeset.ancestors(code))
+                nodes = frozenset(t for n in governing for t in self._cited_by(n).get(kind, ()))
             self._tabular.put(key, nodes)
         return nodes
 
-    def _references(self, code: str) -> dict[NoteKind, list[tuple[str, str]]]:
-        """Every code a note governing `code` cites, by kind, with the node the note is on:
-        one walk up the hierarchy for all kinds."""
-        found = self._cited.get(code)
+    def _cited_by(self, node: str) -> dict[NoteKind, tuple[str, ...]]:
+        """The codes the notes written on one node cite, by kind; kept per node, so the
+        notes of a chapter or category are resolved once for all the codes below it."""
+        found = self._cited.get(node)
         if found is None:
             found = {}
-            for applied in self.codeset.applicable_notes(code, REFERENCE_KINDS):
-                cited = found.setdefault(applied.note.kind, [])
-                for ref in applied.note.refs:
-                    cited += [(t, applied.origin) for t in self.codeset.resolve(ref)]
-            self._cited.put(code, found)
+            for note in self.codeset.node(node).notes:
+                if note.kind in REFERENCE_KINDS:
+                    targets = tuple(t for ref in note.refs for t in self.codeset.resolve(ref))
+                    found[note.kind] = found.get(note.kind, ()) + targets
+            self._cited.put(node, found)
         return found
 
     def roots(self, expr: SetExpr, bound: Mapping[str, str]) -> tuple[str, ...]:
