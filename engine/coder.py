@@ -17,7 +17,7 @@ from .ambiguity import AmbiguityResolver
 from .pipeline import build_pipeline
 from .pipeline.sentences import SentenceIndex
 from .policy import RULES_DIR, SETTINGS, AssertionPolicy
-from .result import CodedCode, CodingResult, Evidence, ExcludedCode, Query
+from .result import CodedCode, CodingResult, Edit, Evidence, ExcludedCode, Query
 from .rulelang import Encounter, Fact, Outcome, RuleBook, RuleEngine
 from .specificity import SpecificityWalker, content_words, head_words
 
@@ -114,8 +114,7 @@ class Coder:
         self._combine(candidates)
         reviews = self.ambiguity.resolve(candidates, text)
         outcome = self.rules.run(self._encounter(candidates, setting, text), self._supported)
-        outcome.edits.extend(reviews)
-        return self._result(document, setting, candidates, outcome), outcome
+        return self._result(document, setting, candidates, outcome, reviews), outcome
 
     # -- text -> mentions --------------------------------------------------------------------
 
@@ -366,7 +365,12 @@ class Coder:
         return specific.code if self.codeset.node(specific.code).billable else None
 
     def _result(
-        self, document: str, setting: str, candidates: list[_Candidate], outcome: Outcome
+        self,
+        document: str,
+        setting: str,
+        candidates: list[_Candidate],
+        outcome: Outcome,
+        reviews: list[Edit],
     ) -> CodingResult:
         codes, queries = [], []
         active = _merged(outcome.encounter.active)
@@ -415,7 +419,7 @@ class Coder:
                 )
                 for (code, reason), group in excluded.items()
             ),
-            edits=tuple(outcome.edits),
+            edits=(*outcome.edits, *reviews),
             queries=tuple(queries),
             versions=self.versions,
         )

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.resources import files
-from pathlib import Path
 
 import yaml
 
 from medcode.terminology import CodeSet
 from medcode.terminology.coderefs import parse_references
 
-RULES_DIR = Path(str(files("medcode.rules")))
+from .rulelang.book import RULES_DIR
+
 POLICY_FILE = RULES_DIR / "assertion_policy.yaml"
 HISTORY_FILE = RULES_DIR / "history_codes.yaml"
 SETTINGS = ("inpatient", "outpatient")

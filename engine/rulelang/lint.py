@@ -11,6 +11,7 @@ import yaml
 
 from medcode.terminology import CodeSet
 
+from ..policy import SETTINGS
 from .book import display_path, rule_files
 from .evaluate import _PLACEHOLDER, MESSAGE_FIELDS
 from .model import (
@@ -38,7 +39,6 @@ from .sets import CodeSets
 
 ASSERTIONS = ("affirmed", "negated", "uncertain", "hypothetical", "historical", "family")
 SOURCES = ("input", "note", "rule")
-SETTINGS = ("inpatient", "outpatient")
 SEXES = ("F", "M")
 
 
