@@ -109,7 +109,24 @@ def test_tabular_sets_flags_and_except_parse() -> None:
         (NoteKind.CODE_FIRST, "?a"),
         ("category", "?a"),
     ]
-    assert c.members == (FromTabular(NoteKind.USE_ADDITIONAL_CODE, "?a", c.members[0].at, True),)
+    assert c.members == (FromTabular(NoteKind.USE_ADDITIONAL_CODE, "?a", c.members[0].at, "own"),)
+
+
+def test_below_chapter_leaves_out_the_chapter_notes(codeset: CodeSet) -> None:
+    # Chapter 11's Excludes2 names E00-E88, so E11.22 is "not part of" K21.9 or K44.9;
+    # K21's own Excludes2 names K44 (diaphragmatic hernia).
+    pairs = 'rule x "x" when code ?a and code ?b in excludes2 of ?a{} then error "{{?b}}"'
+    codes = ["K21.9", "E11.22", "K44.9"]
+    assert [e[2] for e in run(codeset, pairs.format(""), codes)[1]] == [
+        ("K21.9", "E11.22"),
+        ("K21.9", "K44.9"),
+        ("K44.9", "E11.22"),
+    ]
+    assert [e[2] for e in run(codeset, pairs.format(" below chapter"), codes)[1]] == [
+        ("K21.9", "K44.9")
+    ]
+    (rule,) = parse_pack(pairs.format(" below  chapter"), "x.rules").rules
+    assert rule.condition[1].atom.members[0].scope == "below chapter"
 
 
 @pytest.mark.parametrize(

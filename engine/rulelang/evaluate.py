@@ -10,7 +10,7 @@ are withdrawn at the end.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,40 +130,83 @@ def _dynamic(expr: SetExpr) -> bool:
     return any(isinstance(t, FromTabular) for t in expr)
 
 
-@dataclass(frozen=True, slots=True)
+def _encounter_test(encounter: Encounter, test: EncounterTest) -> bool:
+    if test.attribute == "setting":
+        return encounter.setting == test.value
+    if test.attribute == "sex":
+        return encounter.sex == test.value
+    if test.attribute == "mentions":
+        pattern = rf"(?<!\w){re.escape(str(test.value))}(?!\w)"
+        return re.search(pattern, encounter.text, re.IGNORECASE) is not None
+    if encounter.age is None:
+        return False
+    age, value = encounter.age, int(test.value)
+    return {
+        "<": age < value,
+        "<=": age <= value,
+        "=": age == value,
+        ">=": age >= value,
+        ">": age > value,
+    }[test.operator]
+
+
+def _predicate(
+    tests: Sequence[AttributeTest | FlagTest], sets: CodeSets
+) -> Callable[[Fact], bool] | None:
+    """One function for the `where` tests of a condition (None when there are none)."""
+    checks: list[Callable[[Fact], bool]] = []
+    for test in tests:
+        if isinstance(test, AttributeTest):
+            attribute, values, negated = test.attribute, test.values, test.negated
+            checks.append(lambda f, a=attribute, v=values, n=negated: (getattr(f, a) in v) != n)
+        else:
+            flag, expected = test.flag, test.expected
+            checks.append(lambda f, flag=flag, e=expected: sets.flag(f.code, flag) == e)
+    if len(checks) <= 1:
+        return checks[0] if checks else None
+    return lambda fact: all(check(fact) for check in checks)
+
+
 class _Plan:
     """A code condition split into what depends on no other code (checked once per look at
     the encounter) and what depends on bound codes or on the sequence."""
 
-    members: SetExpr | None
-    excluded: SetExpr
-    tests: tuple[AttributeTest | FlagTest, ...]
-    bound_members: SetExpr | None
-    bound_excluded: SetExpr
-    first: tuple[bool, ...]
+    __slots__ = (
+        "accepts",
+        "bound_excluded",
+        "bound_members",
+        "excluded",
+        "first",
+        "members",
+        "needs_binding",
+        "single",
+    )
 
-    @classmethod
-    def of(cls, atom: CodeFact) -> _Plan:
+    def __init__(self, atom: CodeFact, sets: CodeSets):
         members, excluded = atom.members, atom.excluded
         dynamic = members is not None and _dynamic(members)
-        return cls(
-            None if dynamic else members,
-            () if _dynamic(excluded) else excluded,
-            tuple(t for t in atom.tests if not (isinstance(t, FlagTest) and t.flag == "first")),
-            members if dynamic else None,
-            excluded if _dynamic(excluded) else (),
-            tuple(t.expected for t in atom.tests if isinstance(t, FlagTest) and t.flag == "first"),
-        )
+        first = [t for t in atom.tests if isinstance(t, FlagTest) and t.flag == "first"]
+        self.members = None if dynamic else members
+        self.excluded = () if _dynamic(excluded) else excluded
+        self.accepts = _predicate([t for t in atom.tests if t not in first], sets)
+        self.bound_members = members if dynamic else None
+        self.bound_excluded = excluded if _dynamic(excluded) else ()
+        self.first = tuple(t.expected for t in first)
+        self.needs_binding = dynamic or bool(self.bound_excluded or self.first)
+        # `in excludes1 of ?a` alone, the most common join: its nodes come straight from the
+        # Tabular for the bound code
+        self.single = members[0] if dynamic and len(members) == 1 else None
 
 
 class _Pass:
     """One look at the encounter between changes: its active codes, an index from every
     hierarchy node to the codes at or below it, and per condition the codes that pass it."""
 
-    def __init__(self, encounter: Encounter, sets: CodeSets):
+    def __init__(self, encounter: Encounter, sets: CodeSets, tested: dict[int, bool]):
         self.encounter = encounter
         self.active = encounter.active
         self.static: dict[int, list[Fact]] = {}
+        self.tested = tested  # the encounter tests, kept for the whole run
         below: dict[str, set[int]] = {}
         for fact in self.active:
             for node in sets.lineage(fact.code):
@@ -172,13 +215,29 @@ class _Pass:
                 else:
                     below[node] = {fact.id}
         self.below = below
+        self.nodes = frozenset(below)
+        self.found: dict[frozenset[str], set[int] | frozenset[int]] = {}
 
-    def ids_in(self, roots: frozenset[str]) -> set[int]:
-        """The ids of the active codes at or below one of `roots`."""
-        below = self.below
-        if len(roots) < len(below):
-            return set().union(*(below[node] for node in roots if node in below))
-        return set().union(*(ids for node, ids in below.items() if node in roots))
+    def ids_in(self, roots: frozenset[str]) -> set[int] | frozenset[int]:
+        """The ids of the active codes at or below one of `roots` (kept for the pass: the
+        rules of one kind of note ask for the same code's set)."""
+        found = self.found.get(roots)
+        if found is None:
+            below = self.below
+            if roots.isdisjoint(self.nodes):
+                found = frozenset()
+            elif len(roots) < len(below):
+                found = set().union(*(below[node] for node in roots if node in below))
+            else:
+                found = set().union(*(ids for node, ids in below.items() if node in roots))
+            self.found[roots] = found
+        return found
+
+    def test(self, test: EncounterTest) -> bool:
+        found = self.tested.get(id(test))
+        if found is None:
+            found = self.tested[id(test)] = _encounter_test(self.encounter, test)
+        return found
 
 
 class Evaluator:
@@ -187,6 +246,7 @@ class Evaluator:
     def __init__(self, rules: Sequence[Rule], sets: CodeSets):
         self.rules = sorted(rules, key=lambda r: (-r.priority, r.id))
         self.sets = sets
+        self.variables = {rule.id: rule.variables for rule in self.rules}
         # rules whose condition depends on the sequence (`first`)
         self._ordered = {
             rule.id
@@ -196,10 +256,27 @@ class Evaluator:
             and any(isinstance(t, FlagTest) and t.flag == "first" for t in lit.atom.tests)
         }
         self.plans = {
-            id(lit.atom): _Plan.of(lit.atom)
+            id(lit.atom): _Plan(lit.atom, sets)
             for rule in self.rules
             for lit in rule.condition
             if isinstance(lit.atom, CodeFact)
+        }
+        # per rule, the written sets that some code of the encounter must fall in for the
+        # rule to match: most rules are passed over with one set operation each
+        self._required = {
+            rule.id: tuple(
+                plan.members
+                for lit in rule.condition
+                if isinstance(lit.atom, CodeFact)
+                and not lit.negated
+                and (plan := self.plans[id(lit.atom)]).members is not None
+            )
+            for rule in self.rules
+        }
+        self._required_roots: dict[str, tuple[frozenset[str], ...]] = {}
+        # rules that only add what the Tabular asks for: idle for a code that asks for nothing
+        self._adders = {
+            rule.id for rule in self.rules if all(isinstance(a, AddSupported) for a in rule.actions)
         }
 
     def run(self, encounter: Encounter, supporter: Supporter | None = None) -> Outcome:
@@ -210,6 +287,7 @@ class Evaluator:
         outcome = Outcome(encounter, supporter)
         fired: set[tuple[str, tuple[int, ...]]] = set()
         seen_edits: set[tuple[str, frozenset[str]]] = set()
+        tested: dict[int, bool] = {}
         # A rule that saw the encounter as it is now has nothing more to do. `seen` counts the
         # changes to the codes and to their order; a rule that ran through without changing
         # anything keeps the count it saw (the order only matters to rules that test `first`).
@@ -218,15 +296,18 @@ class Evaluator:
         changed = True
         while changed:  # passes, until one changes nothing
             changed = False
-            look = _Pass(encounter, self.sets)
+            look = _Pass(encounter, self.sets, tested)
             for rule in self.rules:
                 now = (seen[0], seen[1] if rule.id in self._ordered else 0)
-                if settled.get(rule.id) == now:
+                if settled.get(rule.id) == now or not self._possible(look, rule):
                     continue
                 rule_changed = False
-                for binding in list(self._bindings(look, rule.condition, {})):
-                    key = (rule.id, tuple(binding[v].id for v in rule.variables))
-                    if key in fired:
+                bindings: list[dict[str, Fact]] = []
+                self._match(look, rule.condition, 0, {}, bindings)
+                variables = self.variables[rule.id]
+                for binding in bindings:
+                    key = (rule.id, tuple(binding[v].id for v in variables))
+                    if key in fired or (rule.id in self._adders and self._idle(rule, binding)):
                         continue
                     if rule_changed and not self._holds(look, rule, binding):
                         continue  # an earlier binding of this rule changed the encounter
@@ -239,110 +320,118 @@ class Evaluator:
                     if change is not None:
                         rule_changed = changed = True
                         seen[change] += 1
-                        look = _Pass(encounter, self.sets)
+                        look = _Pass(encounter, self.sets, tested)
                 if not rule_changed:
                     settled[rule.id] = now
         return outcome.settle()
 
+    def _possible(self, look: _Pass, rule: Rule) -> bool:
+        required = self._required_roots.get(rule.id)
+        if required is None:
+            required = tuple(self.sets.root_set(m, {}) for m in self._required[rule.id])
+            self._required_roots[rule.id] = required
+        nodes = look.nodes
+        return all(not roots.isdisjoint(nodes) for roots in required)
+
+    def _idle(self, rule: Rule, binding: dict[str, Fact]) -> bool:
+        """Whether every action adds from a set that is empty for these codes."""
+        bound = {name: f.code for name, f in binding.items()}
+        return not any(self.sets.root_set(a.targets, bound) for a in rule.actions)
+
     def _holds(self, look: _Pass, rule: Rule, binding: dict[str, Fact]) -> bool:
-        return next(self._bindings(look, rule.condition, dict(binding)), None) is not None
+        found: list[dict[str, Fact]] = []
+        self._match(look, rule.condition, 0, dict(binding), found)
+        return bool(found)
 
     # -- matching --------------------------------------------------------------------------
 
-    def _bindings(
-        self, look: _Pass, literals: Sequence[Literal], binding: dict[str, Fact]
-    ) -> Iterator[dict[str, Fact]]:
-        if not literals:
-            yield dict(binding)
+    def _match(
+        self,
+        look: _Pass,
+        literals: Sequence[Literal],
+        k: int,
+        binding: dict[str, Fact],
+        out: list[dict[str, Fact]],
+    ) -> None:
+        """Append to `out` each way of extending `binding` so that literals[k:] hold."""
+        if k == len(literals):
+            out.append(dict(binding))
             return
-        literal, rest = literals[0], literals[1:]
+        literal = literals[k]
         atom = literal.atom
         if isinstance(atom, EncounterTest):
-            if self._encounter_test(look.encounter, atom) != literal.negated:
-                yield from self._bindings(look, rest, binding)
-            return
-        if atom.var is not None and atom.var in binding:  # re-checking a given binding
-            fact = binding[atom.var]
-            plan = self.plans[id(atom)]
-            others = {n: f for n, f in binding.items() if n != atom.var}
-            static = fact in self._static(plan, look)
-            if static and self._bound(plan, [fact], others, look):
-                yield from self._bindings(look, rest, binding)
+            if look.test(atom) != literal.negated:
+                self._match(look, literals, k + 1, binding, out)
             return
         plan = self.plans[id(atom)]
-        candidates = self._static(plan, look)
-        if candidates and (plan.bound_members is not None or plan.bound_excluded or plan.first):
-            candidates = self._bound(plan, candidates, binding, look)
-        if candidates and binding:
-            taken = {f.id for f in binding.values()}
-            candidates = [f for f in candidates if f.id not in taken]
-        if literal.negated or atom.var is None:
+        var = atom.var
+        if var is not None and var in binding:  # re-checking a given binding
+            fact = binding.pop(var)
+            holds = fact in self._candidates(plan, look, binding)
+            binding[var] = fact
+            if holds:
+                self._match(look, literals, k + 1, binding, out)
+            return
+        candidates = self._candidates(plan, look, binding)
+        if literal.negated or var is None:
             if (not candidates) == literal.negated:
-                yield from self._bindings(look, rest, binding)
+                self._match(look, literals, k + 1, binding, out)
             return
         for fact in candidates:
-            binding[atom.var] = fact
-            yield from self._bindings(look, rest, binding)
-            del binding[atom.var]
+            binding[var] = fact
+            self._match(look, literals, k + 1, binding, out)
+        if candidates:
+            del binding[var]
+
+    def _candidates(self, plan: _Plan, look: _Pass, binding: dict[str, Fact]) -> list[Fact]:
+        """The active codes that pass a code condition, given the codes bound so far."""
+        found = look.static.get(id(plan))
+        if found is None:
+            found = look.static[id(plan)] = self._static(plan, look)
+        if found and plan.needs_binding:
+            found = self._bound(plan, found, binding, look)
+        if found and binding:
+            taken = binding.values()
+            found = [f for f in found if f not in taken]
+        return found
 
     def _static(self, plan: _Plan, look: _Pass) -> list[Fact]:
         """The active codes that pass the parts of a condition that depend on no other code."""
-        found = look.static.get(id(plan))
-        if found is None:
-            sets = self.sets
-            ids = look.ids_in(sets.root_set(plan.members, {})) if plan.members else None
-            out = look.ids_in(sets.root_set(plan.excluded, {})) if plan.excluded else ()
-            found = look.static[id(plan)] = [
-                f
-                for f in look.active
-                if (ids is None or f.id in ids)
-                and f.id not in out
-                and all(self._test(t, f) for t in plan.tests)
-            ]
+        sets, found = self.sets, look.active
+        if plan.members:
+            ids = look.ids_in(sets.root_set(plan.members, {}))
+            found = [f for f in found if f.id in ids]
+        if plan.excluded:
+            out = look.ids_in(sets.root_set(plan.excluded, {}))
+            found = [f for f in found if f.id not in out]
+        if plan.accepts is not None:
+            found = [f for f in found if plan.accepts(f)]
         return found
 
     def _bound(
         self, plan: _Plan, candidates: list[Fact], binding: dict[str, Fact], look: _Pass
     ) -> list[Fact]:
         """Keep the candidates that pass the parts depending on bound codes or the sequence."""
-        bound = {name: f.code for name, f in binding.items()}
-        if plan.bound_members is not None:
+        if plan.single is not None:
+            term = plan.single
+            ids = look.ids_in(self.sets.tabular(binding[term.var].code, term.kind, term.scope))
+            if not ids:
+                return []
+            candidates = [f for f in candidates if f.id in ids]
+        elif plan.bound_members is not None:
+            bound = {name: f.code for name, f in binding.items()}
             ids = look.ids_in(self.sets.root_set(plan.bound_members, bound))
             if not ids:
                 return []
             candidates = [f for f in candidates if f.id in ids]
         if plan.bound_excluded:
+            bound = {name: f.code for name, f in binding.items()}
             out = look.ids_in(self.sets.root_set(plan.bound_excluded, bound))
             candidates = [f for f in candidates if f.id not in out]
         if plan.first:
             head = look.active[0] if look.active else None
             candidates = [f for f in candidates if all((f is head) == e for e in plan.first)]
         return candidates
-
-    def _test(self, test: AttributeTest | FlagTest, fact: Fact) -> bool:
-        if isinstance(test, AttributeTest):
-            return (getattr(fact, test.attribute) in test.values) != test.negated
-        return self.sets.flag(fact.code, test.flag) == test.expected
-
-    @staticmethod
-    def _encounter_test(encounter: Encounter, test: EncounterTest) -> bool:
-        if test.attribute == "setting":
-            return encounter.setting == test.value
-        if test.attribute == "sex":
-            return encounter.sex == test.value
-        if test.attribute == "mentions":
-            pattern = rf"(?<!\w){re.escape(str(test.value))}(?!\w)"
-            return re.search(pattern, encounter.text, re.IGNORECASE) is not None
-        if encounter.age is None:
-            return False
-        age, value = encounter.age, int(test.value)
-        return {
-            "<": age < value,
-            "<=": age <= value,
-            "=": age == value,
-            ">=": age >= value,
-            ">": age > value,
-        }[test.operator]
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -353,17 +442,23 @@ class Evaluator:
         changed, 1 when only their order did, None when neither."""
         encounter = outcome.encounter
         matched = {name: f.code for name, f in binding.items()}
-        codes = [f.code for f in encounter.active]
-        start = codes
+        # the reported codes, taken before the first action that may change them, and after
+        start = codes = None
         for action in rule.actions:
-            described = describe(action, binding, self)
+            changes = isinstance(action, _CHANGES)
+            if changes and codes is None:
+                start = codes = [f.code for f in encounter.active]
+            # described before acting: a replacement changes the code it names
+            described = describe(action, binding, self) if isinstance(action, Replace) else None
             edits, queries = len(outcome.edits), len(outcome.queries)
             affected = self._act(rule, action, binding, outcome, seen_edits)
             before = codes
-            if isinstance(action, _CHANGES):
+            if changes:
                 codes = [f.code for f in encounter.active]
             if not affected and len(outcome.edits) == edits and len(outcome.queries) == queries:
                 continue
+            if before is None:  # nothing has changed the codes yet
+                before = codes = [f.code for f in encounter.active]
             step = {
                 "step": "rule",
                 "rule": rule.id,
@@ -371,16 +466,16 @@ class Evaluator:
                 "citation": rule.citation,
                 "source": rule.at.source,
                 "matched": matched,
-                "action": described,
+                "action": described or describe(action, binding, self),
                 "before": before,
                 "after": codes,
             }
             outcome.firings.append(step)
             for fact in affected:
                 fact.steps.append(step)
-        if sorted(codes) != sorted(start):
-            return 0
-        return 1 if codes != start else None
+        if start is None or codes == start:
+            return None
+        return 0 if sorted(codes) != sorted(start) else 1
 
     def _act(
         self,
@@ -394,9 +489,10 @@ class Evaluator:
         if isinstance(action, Add):
             return self._add(encounter, action.code.text, binding)
         if isinstance(action, AddSupported):
-            roots = self.sets.roots(action.targets, {n: f.code for n, f in binding.items()})
-            if not roots:  # the code's notes ask for nothing
+            bound = {n: f.code for n, f in binding.items()}
+            if not self.sets.root_set(action.targets, bound):  # the notes ask for nothing
                 return []
+            roots = self.sets.roots(action.targets, bound)
             fact = binding[action.var]
             code = outcome.supporter(roots, fact) if outcome.supporter else None
             if code is not None:
@@ -544,7 +640,9 @@ def _terms(expr: SetExpr, binding: dict[str, Fact]) -> list[str]:
         if isinstance(term, FromTabular):
             code = binding[term.var].code if term.var in binding else term.var
             kind = term.kind.label if isinstance(term.kind, NoteKind) else term.kind
-            words.append(f"{'own ' if term.own else ''}{kind} of {code}")
+            own = "own " if term.scope == "own" else ""
+            below = " below chapter" if term.scope == "below chapter" else ""
+            words.append(f"{own}{kind} of {code}{below}")
         else:
             words.append(getattr(term, "text", None) or getattr(term, "name", ""))
     return words

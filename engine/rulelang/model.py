@@ -50,7 +50,9 @@ class FromTabular:
     kind: NoteKind | str  # a note kind, or "category" / "parent" of the code
     var: str
     at: Location
-    own: bool = False  # only the notes written on the code itself, not inherited
+    # which notes count: "inherited" (the code's and its ancestors'), "own" (the code's
+    # only), "below chapter" (all but the chapter's, whose Excludes lists are boilerplate)
+    scope: str = "inherited"
 
 
 SetTerm = Written | Named | FromTabular

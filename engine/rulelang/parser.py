@@ -216,23 +216,28 @@ class _ToRules(Transformer):
     def _tabular(self, kind: NoteKind | str, var: Token) -> FromTabular:
         return FromTabular(kind, str(var), self._at(var))
 
-    def excludes1(self, items: list) -> FromTabular:
-        return self._tabular(NoteKind.EXCLUDES1, items[0])
+    def from_notes(self, items: list) -> FromTabular:
+        if isinstance(items[0], Token) and items[0].type == "OWN":
+            scope, (kind, var) = "own", items[1:]
+        else:
+            kind, var, below = items
+            scope = "below chapter" if below is not None else "inherited"
+        return FromTabular(kind, str(var), self._at(var), scope)
 
-    def excludes2(self, items: list) -> FromTabular:
-        return self._tabular(NoteKind.EXCLUDES2, items[0])
+    def excludes1(self, _: list) -> NoteKind:
+        return NoteKind.EXCLUDES1
 
-    def code_first(self, items: list) -> FromTabular:
-        return self._tabular(NoteKind.CODE_FIRST, items[0])
+    def excludes2(self, _: list) -> NoteKind:
+        return NoteKind.EXCLUDES2
 
-    def use_additional(self, items: list) -> FromTabular:
-        return self._tabular(NoteKind.USE_ADDITIONAL_CODE, items[0])
+    def code_first(self, _: list) -> NoteKind:
+        return NoteKind.CODE_FIRST
 
-    def own_use_additional(self, items: list) -> FromTabular:
-        return FromTabular(NoteKind.USE_ADDITIONAL_CODE, str(items[0]), self._at(items[0]), True)
+    def use_additional(self, _: list) -> NoteKind:
+        return NoteKind.USE_ADDITIONAL_CODE
 
-    def code_also(self, items: list) -> FromTabular:
-        return self._tabular(NoteKind.CODE_ALSO, items[0])
+    def code_also(self, _: list) -> NoteKind:
+        return NoteKind.CODE_ALSO
 
     def category(self, items: list) -> FromTabular:
         return self._tabular("category", items[0])

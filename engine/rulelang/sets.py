@@ -54,10 +54,10 @@ class CodeSets:
             self._written[term.text] = nodes
         return nodes
 
-    def tabular(self, code: str, kind: NoteKind | str, own: bool = False) -> frozenset[str]:
-        """The nodes a code's notes of one kind cite (`own`: written on the code itself), or
-        its 3-character category, or its parent."""
-        key = (code, kind, own)
+    def tabular(self, code: str, kind: NoteKind | str, scope: str = "inherited") -> frozenset[str]:
+        """The nodes a code's notes of one kind cite (`scope`: see FromTabular), or its
+        3-character category, or its parent."""
+        key = (code, kind, scope)
         nodes = self._tabular.get(key)
         if nodes is None:
             if code not in self.codeset:
@@ -69,10 +69,18 @@ class CodeSets:
                 nodes = frozenset((parent,) if parent and ":" not in parent else ())
             else:
                 # every note kind with code references governs the codes below its node
-                governing = (code,) if own else (code, *self.codeset.ancestors(code))
+                governing = self._governing(code, scope)
                 nodes = frozenset(t for n in governing for t in self._cited_by(n).get(kind, ()))
             self._tabular.put(key, nodes)
         return nodes
+
+    def _governing(self, code: str, scope: str) -> tuple[str, ...]:
+        if scope == "own":
+            return (code,)
+        ancestors = self.codeset.ancestors(code)
+        if scope == "below chapter" and ancestors and ancestors[0].startswith("chapter:"):
+            ancestors = ancestors[1:]
+        return (code, *ancestors)
 
     def _cited_by(self, node: str) -> dict[NoteKind, tuple[str, ...]]:
         """The codes the notes written on one node cite, by kind; kept per node, so the
@@ -99,7 +107,7 @@ class CodeSets:
         tabular = [t for t in expr if isinstance(t, FromTabular)]
         if not tabular:
             return static
-        parts = [self.tabular(bound[t.var], t.kind, t.own) for t in tabular]
+        parts = [self.tabular(bound[t.var], t.kind, t.scope) for t in tabular]
         return static.union(*parts) if static or len(parts) > 1 else parts[0]
 
     def _written_nodes(self, expr: SetExpr) -> list[str]:
