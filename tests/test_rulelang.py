@@ -248,6 +248,13 @@ def test_conditions_test_assertion_setting_age_and_absent_codes(codeset: CodeSet
     ]
 
 
+def test_block_of_a_code_is_its_group_of_categories(codeset: CodeSet) -> None:
+    text = 'rule r "x" when code ?s in S80.- and code in block of ?s except S80.- then drop ?s'
+    # S82 (fracture of lower leg) is in S80-S89 with the contusion; S72 (femur) is not
+    assert run(codeset, text, ["S80.01XA", "S82.101A"])[0] == ["S82.101A"]
+    assert run(codeset, text, ["S80.01XA", "S72.001A"])[0] == ["S80.01XA", "S72.001A"]
+
+
 def test_excludes1_sets_come_from_the_tabular(codeset: CodeSet) -> None:
     text = 'rule e1 "x" when code ?a and code ?b in excludes1 of ?a then error "{?a}/{?b.title}"'
     assert run(codeset, text, ["E11.9", "E10.9", "I10"]) == (

@@ -47,7 +47,7 @@ class Named:
 class FromTabular:
     """The codes a Tabular note cites for a bound code (`excludes1 of ?a`), or its category."""
 
-    kind: NoteKind | str  # a note kind, or "category" / "parent" of the code
+    kind: NoteKind | str  # a note kind, or "category" / "block" / "parent" of the code
     var: str
     at: Location
     # which notes count: "inherited" (the code's and its ancestors'), "own" (the code's

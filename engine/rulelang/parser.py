@@ -242,6 +242,9 @@ class _ToRules(Transformer):
     def category(self, items: list) -> FromTabular:
         return self._tabular("category", items[0])
 
+    def block(self, items: list) -> FromTabular:
+        return self._tabular("block", items[0])
+
     def parent(self, items: list) -> FromTabular:
         return self._tabular("parent", items[0])
 

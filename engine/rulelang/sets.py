@@ -56,7 +56,7 @@ class CodeSets:
 
     def tabular(self, code: str, kind: NoteKind | str, scope: str = "inherited") -> frozenset[str]:
         """The nodes a code's notes of one kind cite (`scope`: see FromTabular), or its
-        3-character category, or its parent."""
+        3-character category, its block of categories, or its parent."""
         key = (code, kind, scope)
         nodes = self._tabular.get(key)
         if nodes is None:
@@ -64,6 +64,9 @@ class CodeSets:
                 nodes = frozenset()
             elif kind == "category":
                 nodes = frozenset((code[:3],))
+            elif kind == "block":
+                blocks = [n for n in self.codeset.ancestors(code) if n.startswith("section:")]
+                nodes = frozenset(blocks[-1:])
             elif kind == "parent":
                 parent = self.codeset.parent(code)
                 nodes = frozenset((parent,) if parent and ":" not in parent else ())
