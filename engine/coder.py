@@ -160,7 +160,7 @@ class Coder:
                     # words say nothing of the condition ("oral" is not E11.63-)
                     words -= set(normalize_tokens(other.text))
                     continue
-                words |= self.walker.concept_words(key) | self.walker.code_words(key)
+                words |= self.walker.concept_words(key, other.text) | self.walker.code_words(key)
         return frozenset(words)
 
     # -- mention -> candidate code -----------------------------------------------------------

@@ -51,6 +51,8 @@ AXES: tuple[tuple[str, frozenset[str]], ...] = (
     ("trimester", frozenset({"trimester"})),
 )
 
+_NOT_LENT = _GENERIC | dict(AXES)["laterality"] | dict(AXES)["episode of care"]
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -135,10 +137,13 @@ class SpecificityWalker:
         scores = [self._support(k, own, context) for k in keys]
         return keys[scores.index(max(scores))]
 
-    def concept_words(self, key: str) -> frozenset[str]:
-        """The words a concept of the sentence lends the walk of another ("CKD": chronic,
-        kidney); generic nouns ("disease" of GERD) would support unrelated complications."""
-        return content_words(self.codeset.node(key).title) - _GENERIC
+    def concept_words(self, key: str, text: str = "") -> frozenset[str]:
+        """The words a concept of the sentence lends the walk of another: its title's and
+        its text's ("CKD": chronic, kidney). Generic nouns ("disease" of GERD) would support
+        unrelated complications, and its side and episode of care are its own ("glaucoma,
+        right eye")."""
+        words = content_words(self.codeset.node(key).title) | content_words(text)
+        return words - _NOT_LENT
 
     def code_words(self, key: str) -> frozenset[str]:
         """The context words of a concept coded in the sentence: its node and ancestors."""

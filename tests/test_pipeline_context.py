@@ -124,3 +124,22 @@ def test_less_specific_mention_of_the_same_fracture_folds_into_the_specific_one(
 def test_history_of_a_condition(coder: Coder, hpi: str, expected: list[str]) -> None:
     text = f"HPI: 72-year-old man with {hpi}.\nAssessment: Acute bronchitis."
     assert codes(coder, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # each condition takes the side written on its own side of "and"
+        (
+            "Double pterygium of left eye and low-tension glaucoma, right eye, indeterminate stage",
+            ["H11.032", "H40.1214"],
+        ),
+        ("Osteoarthritis of right knee and gout of left ankle", ["M17.11", "M10.062"]),
+        # a concept still lends its condition words across "with" (E11.22, not E11.9)
+        ("Type 2 diabetes with diabetic CKD stage 3a", ["E11.22", "N18.31"]),
+    ],
+)
+def test_two_conditions_of_a_sentence_keep_their_own_words(
+    coder: Coder, text: str, expected: list[str]
+) -> None:
+    assert codes(coder, text, "inpatient") == expected

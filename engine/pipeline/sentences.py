@@ -13,6 +13,11 @@ from spacy.tokens import Doc, Span
 from medcode.terminology.lexicon import normalize_tokens
 
 _ENDERS = {".", "?", "!", ";"}
+# Words that join two conditions: the words between two concepts are split at the last one,
+# so "pterygium of left eye and glaucoma, right eye" gives each its own side.
+# A comma is no joiner: it sets off a site or an episode as often ("scar of left hand,
+# sequela of old laceration").
+_JOINERS = {"and", "with", "or", ";", "plus", "also", "+", "/"}
 
 
 @Language.component("medcode_sentences")
@@ -62,18 +67,32 @@ class SentenceIndex:
         return self._ents.get(self.number[span.start], [])
 
     def words(self, span: Span) -> list[str]:
-        """The sentence's words outside negation scopes (the span's own words always)."""
-        n = self.number[span.start]
-        words = self._words.get(n)
-        if words is None:
-            tokens = self.doc[self.starts[n] : self.starts[n + 1]]
-            words = self._words[n] = [
-                w for t in tokens if t.i not in self.negated for w in normalize_tokens(t.text)
-            ]
-        own = [
+        """The words of the span's part of its sentence, outside negation scopes (the span's
+        own words always). Its part runs from the joiner after the concept before it to the
+        joiner before the concept after it; without a joiner between them, two concepts
+        share the words between them."""
+        first, end = self.clause(span)
+        doc, negated = self.doc, self.negated
+        return [
             w
-            for i in range(span.start, span.end)
-            if i in self.negated
-            for w in normalize_tokens(self.doc[i].text)
+            for i in range(first, end)
+            if i not in negated or span.start <= i < span.end
+            for w in normalize_tokens(doc[i].text)
         ]
-        return words + own if own else words
+
+    def clause(self, span: Span) -> tuple[int, int]:
+        """The token range of the span's part of its sentence (see `words`)."""
+        first, end = self.bounds(span)
+        before = [e for e in self.ents(span) if e.end <= span.start]
+        after = [e for e in self.ents(span) if e.start >= span.end]
+        if before and (joiner := self._last_joiner(before[-1].end, span.start)) is not None:
+            first = joiner + 1
+        if after and (joiner := self._last_joiner(span.end, after[0].start)) is not None:
+            end = joiner
+        return first, end
+
+    def _last_joiner(self, start: int, stop: int) -> int | None:
+        for i in range(stop - 1, start - 1, -1):
+            if self.doc[i].lower_ in _JOINERS:
+                return i
+        return None
