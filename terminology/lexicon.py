@@ -42,7 +42,9 @@ def normalize_tokens(text: str) -> tuple[str, ...]:
 
 
 def fold(word: str) -> str:
-    """The matching form of one lower-case word."""
+    """The matching form of one lower-case word ("adenopathies" -> adenopathy)."""
+    if len(word) > 5 and word.endswith("ies"):
+        return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(_KEEP_S):
         return word[:-1]
     return word
