@@ -448,9 +448,12 @@ def _group(fact: Fact) -> list[_Candidate]:
 
 
 def _sequence_key(group: list[_Candidate]) -> tuple[int, int]:
-    """Conclusions first, then order in the note (rules resequence after this)."""
-    concluded = any(c.mention.section in CONCLUSION_SECTIONS for c in group)
-    return (int(not concluded), min(c.mention.start for c in group))
+    """Conclusions first, in the order the provider lists them, then the rest in note order
+    (rules resequence after this)."""
+    concluded = [c.mention.start for c in group if c.mention.section in CONCLUSION_SECTIONS]
+    if concluded:
+        return (0, min(concluded))
+    return (1, min(c.mention.start for c in group))
 
 
 def _assertion(span: Span, section: str | None) -> str:
