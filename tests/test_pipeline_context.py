@@ -64,6 +64,18 @@ def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
         ),
         # "both" is bilateral
         ("Assessment: Carpal tunnel syndrome of both wrists.", "outpatient", ["G56.03"]),
+        # an age is no past, nor is the length of the present illness
+        ("A 37-year-old man with fever and weight loss.", "inpatient", ["R50.9", "R63.4"]),
+        (
+            "She presented with a two-month history of malaise and weight loss.",
+            "inpatient",
+            ["R53.81", "R63.4"],
+        ),
+        # a scope ends at a terminating word: the complaint, "but"
+        ("History of asthma, presented with fever.", "inpatient", ["J45.909", "R50.9"]),
+        ("No fever but productive cough.", "inpatient", ["R05.9"]),
+        # ...yet "consistent with" carries the negation on
+        ("No findings consistent with pneumonia.", "inpatient", []),
     ],
 )
 def test_context_decides_what_is_coded(
