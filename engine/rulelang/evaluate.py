@@ -204,6 +204,7 @@ class _Pass:
 
     def __init__(self, encounter: Encounter, sets: CodeSets, tested: dict[int, bool]):
         self.encounter = encounter
+        self.sets = sets
         self.active = encounter.active
         self.static: dict[int, list[Fact]] = {}
         self.tested = tested  # the encounter tests, kept for the whole run
@@ -217,6 +218,18 @@ class _Pass:
         self.below = below
         self.nodes = frozenset(below)
         self.found: dict[frozenset[str], set[int] | frozenset[int]] = {}
+
+    def after(self, change: int) -> _Pass:
+        """The look after a change: 0 (the codes changed) looks again; 1 (only their order)
+        keeps the index and the sets found, which do not depend on the order."""
+        if change == 0:
+            return _Pass(self.encounter, self.sets, self.tested)
+        look = object.__new__(_Pass)
+        look.encounter, look.sets, look.tested = self.encounter, self.sets, self.tested
+        look.active = self.encounter.active
+        look.static = {}
+        look.below, look.nodes, look.found = self.below, self.nodes, self.found
+        return look
 
     def ids_in(self, roots: frozenset[str]) -> set[int] | frozenset[int]:
         """The ids of the active codes at or below one of `roots` (kept for the pass: the
@@ -294,9 +307,9 @@ class Evaluator:
         seen = [0, 0]
         settled: dict[str, tuple[int, int]] = {}
         changed = True
+        look = _Pass(encounter, self.sets, tested)  # looked at again after each change
         while changed:  # passes, until one changes nothing
             changed = False
-            look = _Pass(encounter, self.sets, tested)
             for rule in self.rules:
                 now = (seen[0], seen[1] if rule.id in self._ordered else 0)
                 if settled.get(rule.id) == now or not self._possible(look, rule):
@@ -320,7 +333,7 @@ class Evaluator:
                     if change is not None:
                         rule_changed = changed = True
                         seen[change] += 1
-                        look = _Pass(encounter, self.sets, tested)
+                        look = look.after(change)
                 if not rule_changed:
                     settled[rule.id] = now
         return outcome.settle()
