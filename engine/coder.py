@@ -186,7 +186,7 @@ class Coder:
                 "modifiers": list(mention.modifiers),
             },
         ]
-        specific = self.walker.most_specific(entry.key, mention.sentence_words)
+        specific = self.walker.from_match(entry.key, mention.text, mention.sentence_words)
         trace += [
             {
                 "step": "specificity",

@@ -52,6 +52,7 @@ AXES: tuple[tuple[str, frozenset[str]], ...] = (
 )
 
 _NOT_LENT = _GENERIC | dict(AXES)["laterality"] | dict(AXES)["episode of care"]
+_AXIS_WORDS = frozenset().union(*(words for _, words in AXES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,25 @@ class SpecificityWalker:
     def _axis(self, parent_words: frozenset[str], children: list[str]) -> str:
         words = set().union(*(self.words(c) for c in children)) - parent_words
         return next((name for name, axis in AXES if words & axis), "specificity")
+
+    def from_match(self, key: str, text: str, context: Set[str]) -> Specific:
+        """`most_specific` from a matched node. A term may match past an axis word of the
+        note ("right arm" meets "Pain in arm, unspecified"; "bilateral cleft lip" meets
+        "cleft lip NOS", the unilateral code): when the mention says an axis word the matched
+        code lacks, its siblings are weighed too, and one the words choose outright wins."""
+        specific = self.most_specific(key, context)
+        parent = self.codeset.parent(key)
+        said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text))
+        if specific.steps or not parent or not (said - self.words(key)) & _AXIS_WORDS:
+            return specific
+        if _seventh(parent, self.codeset.children(parent)):  # the axis is above the 7th character
+            parent = self.codeset.parent(parent)
+        if not parent or ":" in parent:
+            return specific
+        again = self.most_specific(parent, context)
+        if again.code != key and not any(s.fallback for s in again.steps):
+            return again
+        return specific
 
     def most_specific(self, start: str, context: Set[str]) -> Specific:
         """From `start` down to a billable code; with no support, the unspecified child."""

@@ -6,6 +6,7 @@ import pytest
 
 from medcode.engine.specificity import SpecificityWalker
 from medcode.terminology import CodeSet
+from medcode.terminology.lexicon import normalize_tokens
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,22 @@ def test_an_index_term_picks_the_subterm_its_sentence_supports(
     assert walker.choose(keys, "osteoarthritis", frozenset({"left", "hip"})) == "M16"
     assert walker.choose(keys, "osteoarthritis", frozenset({"knee"})) == "M17"
     assert walker.choose(keys, "osteoarthritis", frozenset({"osteoarthritis"})) == "M19.9"
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        # the term matched past the note's side: its siblings are weighed
+        ("M79.603", "Pain in right arm", "M79.601"),
+        ("Q37.1", "Cleft hard palate with bilateral cleft lip", "Q37.0"),  # "cleft lip NOS"
+        ("S97.109S", "Crushing injury of unspecified left toe(s), sequela", "S97.102S"),
+        # no axis word beyond the matched code's own: the match stands
+        ("M79.603", "Pain in arm", "M79.603"),
+        ("A04.72", "Enterocolitis due to C. difficile, not specified as recurrent", "A04.72"),
+    ],
+)
+def test_a_match_that_passed_over_an_axis_word_is_walked_again(
+    walker: SpecificityWalker, key: str, text: str, expected: str
+) -> None:
+    words = frozenset(normalize_tokens(text))
+    assert walker.from_match(key, text, words).code == expected
