@@ -186,7 +186,9 @@ class Coder:
                 "modifiers": list(mention.modifiers),
             },
         ]
-        specific = self.walker.from_match(entry.key, mention.text, mention.sentence_words)
+        specific = self.walker.from_match(
+            entry.key, entry.term, mention.text, mention.sentence_words
+        )
         trace += [
             {
                 "step": "specificity",

@@ -154,14 +154,15 @@ class SpecificityWalker:
         words = set().union(*(self.words(c) for c in children)) - parent_words
         return next((name for name, axis in AXES if words & axis), "specificity")
 
-    def from_match(self, key: str, text: str, context: Set[str]) -> Specific:
-        """`most_specific` from a matched node. A term may match past an axis word of the
-        note ("right arm" meets "Pain in arm, unspecified"; "bilateral cleft lip" meets
-        "cleft lip NOS", the unilateral code): when the mention says an axis word the matched
-        code lacks, its siblings are weighed too, and one the words choose outright wins."""
+    def from_match(self, key: str, term: str, text: str, context: Set[str]) -> Specific:
+        """`most_specific` from a node matched by `term`. A term may match past an axis word
+        of the note ("right arm" meets "Pain in arm, unspecified"; "bilateral cleft lip" meets
+        "cleft lip NOS", the unilateral code): when the mention says an axis word that neither
+        the term nor the code has, its siblings are weighed too, and one the words choose
+        outright wins."""
         specific = self.most_specific(key, context)
         parent = self.codeset.parent(key)
-        said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text))
+        said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
         if specific.steps or not parent or not (said - self.words(key)) & _AXIS_WORDS:
             return specific
         if _seventh(parent, self.codeset.children(parent)):  # the axis is above the 7th character

@@ -80,19 +80,35 @@ def test_an_index_term_picks_the_subterm_its_sentence_supports(
 
 
 @pytest.mark.parametrize(
-    ("key", "text", "expected"),
+    ("key", "term", "text", "expected"),
     [
         # the term matched past the note's side: its siblings are weighed
-        ("M79.603", "Pain in right arm", "M79.601"),
-        ("Q37.1", "Cleft hard palate with bilateral cleft lip", "Q37.0"),  # "cleft lip NOS"
-        ("S97.109S", "Crushing injury of unspecified left toe(s), sequela", "S97.102S"),
-        # no axis word beyond the matched code's own: the match stands
-        ("M79.603", "Pain in arm", "M79.603"),
-        ("A04.72", "Enterocolitis due to C. difficile, not specified as recurrent", "A04.72"),
+        ("M79.603", "Pain in arm, unspecified", "Pain in right arm", "M79.601"),
+        (
+            "Q37.1",
+            "Cleft hard palate with cleft lip NOS",
+            "Cleft hard palate with bilateral cleft lip",
+            "Q37.0",
+        ),
+        (
+            "S97.109S",
+            "Crushing injury of unspecified toe(s), sequela",
+            "Crushing injury of unspecified left toe(s), sequela",
+            "S97.102S",
+        ),
+        # no axis word beyond the term's and the code's own: the match stands
+        ("M79.603", "Pain in arm, unspecified", "Pain in arm", "M79.603"),
+        ("F10.10", "Alcohol use disorder, mild", "Alcohol use disorder, mild", "F10.10"),
+        (
+            "A04.72",
+            "Enterocolitis due to Clostridium difficile, not specified as recurrent",
+            "Enterocolitis due to C. difficile, not specified as recurrent",
+            "A04.72",
+        ),
     ],
 )
 def test_a_match_that_passed_over_an_axis_word_is_walked_again(
-    walker: SpecificityWalker, key: str, text: str, expected: str
+    walker: SpecificityWalker, key: str, term: str, text: str, expected: str
 ) -> None:
     words = frozenset(normalize_tokens(text))
-    assert walker.from_match(key, text, words).code == expected
+    assert walker.from_match(key, term, text, words).code == expected
