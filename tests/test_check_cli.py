@@ -144,7 +144,7 @@ def test_rules_test_runs_the_shipped_tests(capsys: pytest.CaptureFixture[str]) -
     status, out, _ = run(capsys, "rules", "test")
     assert status == 0
     assert out.splitlines()[-1] == (
-        "141 passed, 0 failed; rule coverage 88/88 = 100.0% (threshold 100%)"
+        "151 passed, 0 failed; rule coverage 88/88 = 100.0% (threshold 100%)"
     )
 
 
