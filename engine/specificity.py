@@ -86,6 +86,7 @@ class SpecificityWalker:
         self.codeset = codeset
         self._words: dict[str, frozenset[str]] = {}
         self._with: dict[str, int] = {}
+        self._without: dict[str, frozenset[str]] = {}
 
     def words(self, key: str) -> frozenset[str]:
         """The title's words, and `=CODE` for each code its "use additional code" notes ask
@@ -107,6 +108,18 @@ class SpecificityWalker:
             tokens = normalize_tokens(_PARENS.sub(" ", self.codeset.node(key).title))
             count = self._with[key] = tokens.count("with")
         return count
+
+    def _denied(self, key: str) -> frozenset[str]:
+        """The words a title puts after "without", up to a comma: "Encounter for general adult
+        medical examination without abnormal findings" -> abnormal, findings. Where the note
+        has them, not under a negation, the "without" code is the wrong one."""
+        denied = self._without.get(key)
+        if denied is None:
+            title = _PARENS.sub(" ", self.codeset.node(key).title).lower()
+            clauses = [part.split(",")[0] for part in title.split(" without ")[1:]]
+            denied = frozenset(normalize_tokens(" ".join(clauses))) - _NO_SUPPORT - _FILLER
+            self._without[key] = denied
+        return denied
 
     def _default_rank(self, key: str, parent: str) -> tuple[int, int, int, int, int]:
         """The Index default when the note says nothing more: no added "with" clause; a child
@@ -141,10 +154,10 @@ class SpecificityWalker:
     def concept_words(self, key: str, text: str = "") -> frozenset[str]:
         """The words a concept of the sentence lends the walk of another: its title's and
         its text's ("CKD": chronic, kidney). Generic nouns ("disease" of GERD) would support
-        unrelated complications, and its side and episode of care are its own ("glaucoma,
-        right eye")."""
+        unrelated complications; its side, episode of care and numbers are its own
+        ("glaucoma, right eye"; the 2 of "DM2" is no obesity class 2)."""
         words = content_words(self.codeset.node(key).title) | content_words(text)
-        return words - _NOT_LENT
+        return frozenset(w for w in words - _NOT_LENT if not any(c.isdigit() for c in w))
 
     def code_words(self, key: str) -> frozenset[str]:
         """The context words of a concept coded in the sentence: its node and ancestors."""
@@ -184,6 +197,7 @@ class SpecificityWalker:
                 children,
                 key=lambda c: (
                     -self._support(c, parent_words, context),
+                    len(self._denied(c) & context),
                     # a child that drops a word of its parent which the note uses ("neck" of
                     # "head and neck") fits less well
                     len((parent_words - self.words(c)) & context),

@@ -65,6 +65,9 @@ class LexiconEntry:
 STOP = ""
 # A Tabular term written as an acronym ("PRES") is matched as written: folded it is a word ("pre").
 _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]{1,5}$")
+# A Tabular term that is one word and a sign ("HR+", "ER-") cannot be matched: the sign is no
+# word, and without it the term is something else ("hr", hours; "HR", heart rate).
+_SIGNED = re.compile(r"^\w+[+-]$")
 
 # Preference between sources when the same words name several nodes.
 SOURCE_RANK = {"curated": 0, "title": 1, "inclusion": 2, "includes": 3, "index": 4}
@@ -191,6 +194,8 @@ def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexic
     for entry in (*read_curated(codeset), *tabular_entries(codeset), *extra):
         if entry.key == STOP:
             stops.add(normalize_tokens(entry.term))
+            continue
+        if entry.source != "curated" and _SIGNED.match(entry.term):
             continue
         exact = entry.case_sensitive or bool(_ACRONYM.match(entry.term))
         rows.append((entry.key, entry.source, entry.origin, entry.term, exact))

@@ -76,6 +76,28 @@ def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
         ("No fever but productive cough.", "inpatient", ["R05.9"]),
         # ...yet "consistent with" carries the negation on
         ("No findings consistent with pneumonia.", "inpatient", []),
+        # "without" and a trailing "negative" qualify one item of a list
+        (
+            "PMH: DM2 without retinopathy, HTN, hypothyroidism.",
+            "outpatient",
+            ["E03.9", "E11.9", "I10"],
+        ),
+        (
+            "Assessment: invasive ductal carcinoma of left breast, ER positive, HER2 negative.",
+            "outpatient",
+            ["C50.912", "Z17.0", "Z17.32"],
+        ),
+        # a vaccine names the disease it prevents; "FH" is family history
+        ("Tetanus up to date. Dog is vaccinated against rabies.", "outpatient", []),
+        ("Hep A vaccine given today.", "outpatient", []),
+        ("Assessment: FH colon cancer.", "outpatient", ["Z80.0"]),
+        # "hr" is hours, not the HR+ of Z17.41; "growth" is no neoplasm
+        ("Symptoms started 2 hr ago. Exam: growth and development normal.", "outpatient", []),
+        # the type the sentence names; the 2 of "DM2" is no obesity class
+        ("Assessment: DKA in type 1 DM.", "inpatient", ["E10.10"]),
+        ("PMH: DM2, obesity.", "outpatient", ["E11.9", "E66.9"]),
+        # "with" what a sibling says "without"
+        ("Assessment: annual physical exam with abnormal findings.", "outpatient", ["Z00.01"]),
     ],
 )
 def test_context_decides_what_is_coded(

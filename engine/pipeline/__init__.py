@@ -34,17 +34,29 @@ def section_rules() -> list:
 
 
 def context_rules() -> list:
-    """medspaCy ConTextRules from context_rules.yaml."""
+    """medspaCy ConTextRules from context_rules.yaml. A trigger is a literal, or a mapping with
+    its literal and options: `max_scope` (tokens), `terminated_by` (a category)."""
     from medspacy.context import ConTextRule
 
     # BaseLoader keeps every literal a string: YAML 1.1 would read `no` as false.
     table = yaml.load(CONTEXT_FILE.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
-    return [
-        ConTextRule(literal=literal, category=category, direction=direction)
-        for category, directions in table.items()
-        for direction, literals in directions.items()
-        for literal in literals
-    ]
+    rules = []
+    for category, directions in table.items():
+        for direction, triggers in directions.items():
+            for trigger in triggers:
+                options = trigger if isinstance(trigger, dict) else {"literal": trigger}
+                rules.append(
+                    ConTextRule(
+                        literal=options["literal"],
+                        category=category,
+                        direction=direction,
+                        max_scope=int(options["max_scope"]) if "max_scope" in options else None,
+                        terminated_by={options["terminated_by"]}
+                        if "terminated_by" in options
+                        else None,
+                    )
+                )
+    return rules
 
 
 @Language.factory("medcode_sections")
