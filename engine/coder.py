@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +20,12 @@ from .pipeline.sentences import SentenceIndex
 from .policy import RULES_DIR, SETTINGS, AssertionPolicy
 from .result import CodedCode, CodingResult, Edit, Evidence, ExcludedCode, Query
 from .rulelang import Encounter, Fact, Outcome, RuleBook, RuleEngine
-from .specificity import SpecificityWalker, content_words, head_words
+from .specificity import SpecificityWalker, content_words, head_words, read_as
 
 # Notes are processed in chunks cut at line ends, so memory stays bounded on huge inputs.
 CHUNK_CHARS = 20_000
 MAX_CHARS = 20_000_000
+_YEAR = re.compile(r"^(19|20)\d\d$")
 # Words that never tell one additional code from another.
 _FILLER_WORDS = frozenset({"unspecified", "other", "specified"})
 # Sections whose diagnoses are the provider's conclusions: they lead the sequence.
@@ -148,10 +150,10 @@ class Coder:
         """The sentence's words, plus the title words and codes of the other concepts in it
         ("CKD" brings "chronic kidney disease"), so that "T2DM with CKD" supports E11.22.
         Words a negation covers are left out ("no perforation or abscess" supports nothing),
-        so are the words of a status (Z code) concept, and "both" reads as "bilateral"."""
-        words = set(sentences.words(span))
-        if "both" in words:
-            words.add("bilateral")
+        so are the words of a status (Z code) concept; "both" reads as "bilateral", a site
+        as its region ("foot": lower limb)."""
+        # a year is no evidence ("pneumonia in 2019" is not the COVID-19 pneumonia J12.82)
+        words = read_as(w for w in sentences.words(span) if not _YEAR.match(w))
         for other in sentences.ents(span):
             if other != span and not other._.is_negated:
                 key = other._.lexicon_entries[0].key

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Set
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 from medcode.terminology import CodeSet, NoteKind
@@ -28,7 +28,9 @@ _DEFAULT_PHRASES = re.compile(
     # "unspecified as acute or chronic", "unspecified whether with hypoxia or hypercapnia"
     r"|\bunspecified (?:as (?:to )?|whether (?:with )?)\w+ (?:or|versus) \w+"
     r"|\bunspecified as to (?:length of time|cause|type|perforation|time of onset)"
-    r"|\bunspecified cause\b",
+    r"|\bunspecified cause\b"
+    # "ulcer of left heel with unspecified severity": the severity is the default, no clause
+    r"|\bwith unspecified severity\b",
     re.I,
 )
 _GENERIC = frozenset({"disease", "disorder", "syndrome", "condition", "other", "unspecified"})
@@ -53,6 +55,24 @@ AXES: tuple[tuple[str, frozenset[str]], ...] = (
 
 _NOT_LENT = _GENERIC | dict(AXES)["laterality"] | dict(AXES)["episode of care"]
 _AXIS_WORDS = frozenset().union(*(words for _, words in AXES))
+_SIDES = frozenset({"right", "left", "bilateral"})
+# Sites the Tabular names by region ("Cellulitis of left lower limb"): the note's site word
+# reads as its region too, as one word that only a title naming the region has ("upper arm"
+# is no upper limb); "both" reads as bilateral.
+_REGIONS = {"lower limb": "lower_limb", "upper limb": "upper_limb"}
+_LOWER_LIMB = ("foot", "ankle", "heel", "leg", "knee", "thigh", "shin", "calf")
+_UPPER_LIMB = ("hand", "wrist", "forearm", "elbow", "arm", "shoulder")
+_READS_AS = {
+    **dict.fromkeys(_LOWER_LIMB, ("lower_limb",)),
+    **dict.fromkeys(_UPPER_LIMB, ("upper_limb",)),
+    "both": ("bilateral",),
+}
+
+
+def read_as(words: Iterable[str]) -> set[str]:
+    """The note's words with what they also read as (see _READS_AS)."""
+    words = set(words)
+    return words.union(*(_READS_AS.get(w, ()) for w in words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +115,10 @@ class SpecificityWalker:
         if words is None:
             title = _DEFAULT_PHRASES.sub(" unspecified ", self.codeset.node(key).title)
             additional = self.codeset.reference_targets(key, NoteKind.USE_ADDITIONAL_CODE)
-            words = self._words[key] = content_words(title) | {
-                code_word(target) for target, _ in additional
-            }
+            regions = {word for region, word in _REGIONS.items() if region in title.lower()}
+            words = self._words[key] = (
+                content_words(title) | regions | {code_word(target) for target, _ in additional}
+            )
         return words
 
     def _with_clauses(self, key: str) -> int:
@@ -105,8 +126,8 @@ class SpecificityWalker:
         documents a complication, "without complications" does not."""
         count = self._with.get(key)
         if count is None:
-            tokens = normalize_tokens(_PARENS.sub(" ", self.codeset.node(key).title))
-            count = self._with[key] = tokens.count("with")
+            title = _DEFAULT_PHRASES.sub(" unspecified ", self.codeset.node(key).title)
+            count = self._with[key] = normalize_tokens(_PARENS.sub(" ", title)).count("with")
         return count
 
     def _denied(self, key: str) -> frozenset[str]:
@@ -171,19 +192,19 @@ class SpecificityWalker:
         """`most_specific` from a node matched by `term`. A term may match past an axis word
         of the note ("right arm" meets "Pain in arm, unspecified"; "bilateral cleft lip" meets
         "cleft lip NOS", the unilateral code): when the mention says an axis word that neither
-        the term nor the code has, its siblings are weighed too, and one the words choose
-        outright wins."""
+        the term nor the code reached has, the siblings of the matched node are weighed too,
+        and one the words choose outright wins."""
         specific = self.most_specific(key, context)
-        parent = self.codeset.parent(key)
         said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
-        if specific.steps or not parent or not (said - self.words(key)) & _AXIS_WORDS:
+        if not (said - self.words(specific.code)) & _AXIS_WORDS:
             return specific
-        if _seventh(parent, self.codeset.children(parent)):  # the axis is above the 7th character
-            parent = self.codeset.parent(parent)
+        parent = self.codeset.parent(key)
+        if parent and _seventh(parent, self.codeset.children(parent)):
+            parent = self.codeset.parent(parent)  # the axis is above the 7th character
         if not parent or ":" in parent:
             return specific
         again = self.most_specific(parent, context)
-        if again.code != key and not any(s.fallback for s in again.steps):
+        if again.code != specific.code and not any(s.fallback for s in again.steps):
             return again
         return specific
 
@@ -196,6 +217,9 @@ class SpecificityWalker:
             ranked = sorted(
                 children,
                 key=lambda c: (
+                    # the side the note names decides first ("both eyes": bilateral, not the
+                    # "unspecified eye" that the word "eye" supports as well)
+                    -len(self.words(c) & _SIDES & context),
                     -self._support(c, parent_words, context),
                     len(self._denied(c) & context),
                     # a child that drops a word of its parent which the note uses ("neck" of

@@ -98,6 +98,17 @@ def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
         ("PMH: DM2, obesity.", "outpatient", ["E11.9", "E66.9"]),
         # "with" what a sibling says "without"
         ("Assessment: annual physical exam with abnormal findings.", "outpatient", ["Z00.01"]),
+        # the side the note names; a site read as its region; the default severity
+        ("HPI: primary open-angle glaucoma both eyes, moderate stage.", "outpatient", ["H40.1132"]),
+        ("Assessment: cellulitis of left foot.", "outpatient", ["L03.116"]),
+        ("Discharge diagnoses: primary osteoarthritis of bilateral knees.", "inpatient", ["M17.0"]),
+        # a past year is history, and no evidence for the COVID-19 codes
+        (
+            "HPI: paraplegia from T10 spinal cord injury in 2015.\nAssessment: complete paraplegia.",
+            "outpatient",
+            ["G82.21"],
+        ),
+        ("Pneumonia in 2019.", "outpatient", ["Z87.01"]),
     ],
 )
 def test_context_decides_what_is_coded(
@@ -177,3 +188,10 @@ def test_two_conditions_of_a_sentence_keep_their_own_words(
     coder: Coder, text: str, expected: list[str]
 ) -> None:
     assert codes(coder, text, "inpatient") == expected
+
+
+def test_an_undocumented_severity_is_the_default(coder: Coder) -> None:
+    text = "Assessment: type 2 diabetes with diabetic foot ulcer of left heel."
+    result = coder.code(text, setting="outpatient")
+    # L97.42-: "with unspecified severity", not "limited to breakdown of skin"
+    assert [c.code for c in result.codes] == ["E11.621", "L97.429"]

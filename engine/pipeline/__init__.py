@@ -35,7 +35,8 @@ def section_rules() -> list:
 
 def context_rules() -> list:
     """medspaCy ConTextRules from context_rules.yaml. A trigger is a literal, or a mapping with
-    its literal and options: `max_scope` (tokens), `terminated_by` (a category)."""
+    its literal and options: `max_scope` (tokens), `terminated_by` (a category), `pattern` (a
+    spaCy token pattern matched instead of the literal)."""
     from medspacy.context import ConTextRule
 
     # BaseLoader keeps every literal a string: YAML 1.1 would read `no` as false.
@@ -49,6 +50,7 @@ def context_rules() -> list:
                     ConTextRule(
                         literal=options["literal"],
                         category=category,
+                        pattern=options.get("pattern"),
                         direction=direction,
                         max_scope=int(options["max_scope"]) if "max_scope" in options else None,
                         terminated_by={options["terminated_by"]}
