@@ -251,9 +251,11 @@ class Coder:
         return _Candidate(code, mention, trace, missing, action, reason, support)
 
     def _combine(self, candidates: list[_Candidate]) -> None:
-        """I.A.15 / I.B.11: a concept whose words made another code of its sentence specific is
-        part of that combination code ("T2DM with hyperglycemia" is E11.65, not + R73.9),
-        unless the combination code asks for it as an additional code (E11.22 + N18.31)."""
+        """I.A.15 / I.B.11: a concept whose words made another code of its sentence specific,
+        or that the code's title names already, is part of that combination code ("T2DM with
+        hyperglycemia" is E11.65, not + R73.9; "Graves disease with diffuse goiter" E05.00, not
+        + E04.9), unless the combination code asks for it as an additional code (E11.22 +
+        N18.31)."""
         real = [c for c in candidates if c.action == "code" and _real(c)]
         by_sentence: dict[int, list[_Candidate]] = {}
         for c in real:
@@ -265,7 +267,8 @@ class Coder:
                 head_words(part.mention.text),
             ]
             for whole in by_sentence[part.mention.sentence]:
-                head = next((h for h in heads if h and h <= whole.support), None)
+                said = whole.support | self._implied(whole)
+                head = next((h for h in heads if h and h <= said), None)
                 if (
                     whole is part
                     or head is None
@@ -279,6 +282,14 @@ class Coder:
                 )
                 break
         self._same_condition([c for c in real if c.action == "code"])
+
+    def _implied(self, whole: _Candidate) -> frozenset[str]:
+        """What the node a mention's term names says beyond the mention's words ("Graves
+        disease" names E05.0, "Thyrotoxicosis with diffuse goiter": goiter), not counting what
+        it says "without"."""
+        node = whole.trace[0]["node"]
+        title = head_words(self.codeset.node(node).title)
+        return title - self.walker.denied(node) - content_words(whole.mention.text)
 
     def _same_condition(self, coded: list[_Candidate]) -> None:
         """A mention that left an axis to the default ("DM2", "distal radius fracture", the

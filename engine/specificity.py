@@ -56,6 +56,8 @@ AXES: tuple[tuple[str, frozenset[str]], ...] = (
 _NOT_LENT = _GENERIC | dict(AXES)["laterality"] | dict(AXES)["episode of care"]
 _AXIS_WORDS = frozenset().union(*(words for _, words in AXES))
 _SIDES = frozenset({"right", "left", "bilateral"})
+# Where the clause of a title's "without" ends.
+_CLAUSE_END = re.compile(r",|\b(?:of|with|in|due|at|on|following|involving|complicating)\b")
 # Sites the Tabular names by region ("Cellulitis of left lower limb"): the note's site word
 # reads as its region too, as one word that only a title naming the region has ("upper arm"
 # is no upper limb); "both" reads as bilateral.
@@ -130,14 +132,16 @@ class SpecificityWalker:
             count = self._with[key] = normalize_tokens(_PARENS.sub(" ", title)).count("with")
         return count
 
-    def _denied(self, key: str) -> frozenset[str]:
-        """The words a title puts after "without", up to a comma: "Encounter for general adult
-        medical examination without abnormal findings" -> abnormal, findings. Where the note
-        has them, not under a negation, the "without" code is the wrong one."""
+    def denied(self, key: str) -> frozenset[str]:
+        """The words a title puts after "without", up to a comma or the next phrase ("of",
+        "with"...): "Encounter for general adult medical examination without abnormal
+        findings" -> abnormal, findings; "Laceration without foreign body of left hand" ->
+        foreign, body. Where the note has them, not under a negation, the "without" code is
+        the wrong one."""
         denied = self._without.get(key)
         if denied is None:
             title = _PARENS.sub(" ", self.codeset.node(key).title).lower()
-            clauses = [part.split(",")[0] for part in title.split(" without ")[1:]]
+            clauses = [_CLAUSE_END.split(part)[0] for part in title.split(" without ")[1:]]
             denied = frozenset(normalize_tokens(" ".join(clauses))) - _NO_SUPPORT - _FILLER
             self._without[key] = denied
         return denied
@@ -157,8 +161,9 @@ class SpecificityWalker:
         )
 
     def _support(self, key: str, parent_words: frozenset[str], context: Set[str]) -> int:
+        # a word a title says "without" is no support for it ("Vomiting without nausea")
         return max(
-            len((self.words(k) - parent_words - _NO_SUPPORT) & context)
+            len((self.words(k) - parent_words - _NO_SUPPORT - self.denied(k)) & context)
             for k in (key, *self.codeset.descendants(key))
         )
 
@@ -221,7 +226,7 @@ class SpecificityWalker:
                     # "unspecified eye" that the word "eye" supports as well)
                     -len(self.words(c) & _SIDES & context),
                     -self._support(c, parent_words, context),
-                    len(self._denied(c) & context),
+                    len(self.denied(c) & context),
                     # a child that drops a word of its parent which the note uses ("neck" of
                     # "head and neck") fits less well
                     len((parent_words - self.words(c)) & context),

@@ -104,7 +104,8 @@ def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
         ("Discharge diagnoses: primary osteoarthritis of bilateral knees.", "inpatient", ["M17.0"]),
         # a past year is history, and no evidence for the COVID-19 codes
         (
-            "HPI: paraplegia from T10 spinal cord injury in 2015.\nAssessment: complete paraplegia.",
+            "HPI: paraplegia from T10 spinal cord injury in 2015.\n"
+            "Assessment: complete paraplegia.",
             "outpatient",
             ["G82.21"],
         ),
