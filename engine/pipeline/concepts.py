@@ -1,4 +1,5 @@
-"""Concept matching: the longest lexicon term at each position, never inside a section header."""
+"""Concept matching: the longest lexicon term at each position, never inside a section header,
+and the measurements a note writes as values (engine/pipeline/measurements.py)."""
 
 import re
 
@@ -9,6 +10,7 @@ from medcode.terminology import CodeSet
 from medcode.terminology.lexicon import Lexicon, fold
 
 from .extensions import declare_extensions
+from .measurements import bmi_spans
 
 CONCEPT_LABEL = "CONDITION"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -46,7 +48,8 @@ class ConceptMatcher:
                 continue
             spans.append(span)
             i += span._.match_words
-        doc.ents = _unique(spans)
+        spans += (s for s in bmi_spans(doc, CONCEPT_LABEL) if s.start not in headers)
+        doc.ents = _unique(sorted(spans, key=lambda s: (s.start, -len(s))))
         return doc
 
     def _longest(
