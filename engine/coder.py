@@ -16,6 +16,7 @@ from medcode.terminology.lexicon import Lexicon, LexiconEntry, normalize_tokens
 
 from .ambiguity import AmbiguityResolver
 from .pipeline import build_pipeline
+from .pipeline.measurements import ORIGIN as MEASUREMENT_ORIGIN
 from .pipeline.sentences import SentenceIndex
 from .policy import RULES_DIR, SETTINGS, AssertionPolicy
 from .result import CodedCode, CodingResult, Edit, Evidence, ExcludedCode, Query
@@ -344,7 +345,8 @@ class Coder:
                     code,
                     "affirmed" if "affirmed" in assertions else assertions[0],
                     (concluded or sections)[0],
-                    "note",
+                    # a value the note measured ("BMI 24.5"), not a condition it states
+                    "measurement" if all(_measured(c) for c in group) else "note",
                     frozenset().union(*(c.mention.sentence_words for c in group)),
                     group,
                 )
@@ -460,6 +462,10 @@ def _group(fact: Fact) -> list[_Candidate]:
     if fact.handle:
         return fact.handle
     return [c for origin in fact.origin for c in _group(origin)]
+
+
+def _measured(candidate: _Candidate) -> bool:
+    return candidate.trace[0].get("source") == MEASUREMENT_ORIGIN
 
 
 def _sequence_key(group: list[_Candidate]) -> tuple[int, int]:

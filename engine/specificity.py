@@ -61,13 +61,22 @@ _CLAUSE_END = re.compile(r",|\b(?:of|with|in|due|at|on|following|involving|compl
 # Sites the Tabular names by region ("Cellulitis of left lower limb"): the note's site word
 # reads as its region too, as one word that only a title naming the region has ("upper arm"
 # is no upper limb); "both" reads as bilateral.
-_REGIONS = {"lower limb": "lower_limb", "upper limb": "upper_limb"}
+_REGIONS = {
+    "lower limb": "lower_limb",
+    "upper limb": "upper_limb",
+    "large intestine": "large_intestine",
+}
 _LOWER_LIMB = ("foot", "ankle", "heel", "leg", "knee", "thigh", "shin", "calf")
 _UPPER_LIMB = ("hand", "wrist", "forearm", "elbow", "arm", "shoulder")
+_REGION_WORDS = frozenset(_REGIONS.values())
 _READS_AS = {
     **dict.fromkeys(_LOWER_LIMB, ("lower_limb",)),
     **dict.fromkeys(_UPPER_LIMB, ("upper_limb",)),
+    **dict.fromkeys(("colon", "sigmoid", "cecum", "colonic"), ("large_intestine",)),
     "both": ("bilateral",),
+    # the Tabular says hemorrhage where notes say bleeding ("ulcer with active bleeding")
+    "bleeding": ("hemorrhage",),
+    "bleed": ("hemorrhage",),
 }
 
 
@@ -198,19 +207,34 @@ class SpecificityWalker:
         of the note ("right arm" meets "Pain in arm, unspecified"; "bilateral cleft lip" meets
         "cleft lip NOS", the unilateral code): when the mention says an axis word that neither
         the term nor the code reached has, the siblings of the matched node are weighed too,
-        and one the words choose outright wins."""
+        and one the words choose outright wins. A region the sentence names that the code
+        lacks ("diverticulosis of sigmoid colon": large intestine, not "part unspecified") is
+        looked for up to the category."""
         specific = self.most_specific(key, context)
         said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
-        if not (said - self.words(specific.code)) & _AXIS_WORDS:
+        words = self.words(specific.code)
+        # a region the sentence names that the code reached lacks, unless it names the site
+        # itself ("juvenile osteochondrosis, right hand" is no upper limb code)
+        sites = {w for w in context if w in _READS_AS}
+        regions = set() if sites & words else (context & _REGION_WORDS) - words
+        if (said - self.words(specific.code)) & _AXIS_WORDS:
+            parent = self.codeset.parent(key)
+            if parent and _seventh(parent, self.codeset.children(parent)):
+                parent = self.codeset.parent(parent)  # the axis is above the 7th character
+            starts = [parent] if parent and ":" not in parent else []
+        elif regions:
+            starts = [a for a in reversed(self.codeset.ancestors(key)) if ":" not in a]
+        else:
             return specific
-        parent = self.codeset.parent(key)
-        if parent and _seventh(parent, self.codeset.children(parent)):
-            parent = self.codeset.parent(parent)  # the axis is above the 7th character
-        if not parent or ":" in parent:
-            return specific
-        again = self.most_specific(parent, context)
-        if again.code != specific.code and not any(s.fallback for s in again.steps):
-            return again
+        wanted = regions if not (said - self.words(specific.code)) & _AXIS_WORDS else None
+        for start in starts:
+            again = self.most_specific(start, context)
+            if (
+                again.code != specific.code
+                and not any(s.fallback for s in again.steps)
+                and (not wanted or wanted & self.words(again.code))
+            ):
+                return again
         return specific
 
     def most_specific(self, start: str, context: Set[str]) -> Specific:

@@ -196,3 +196,31 @@ def test_an_undocumented_severity_is_the_default(coder: Coder) -> None:
     result = coder.code(text, setting="outpatient")
     # L97.42-: "with unspecified severity", not "limited to breakdown of skin"
     assert [c.code for c in result.codes] == ["E11.621", "L97.429"]
+
+
+def test_each_context_literal_has_one_rule() -> None:
+    # of two rules matching the same words medspaCy keeps one, and which is not defined
+    from collections import Counter
+
+    from medcode.engine.pipeline import context_rules
+
+    counts = Counter(rule.literal.lower() for rule in context_rules())
+    assert [literal for literal, n in counts.items() if n > 1] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Assessment: Dog bite of left forearm, initial encounter.", ["S51.852A"]),
+        ("On insulin glargine and metformin.", ["Z79.4", "Z79.84"]),
+        ("Metformin was discontinued. Stopped warfarin.", []),
+        ("Hold lisinopril for hypotension.", ["I95.9"]),
+        ("EGD: acute duodenal ulcer with active bleeding.", ["K26.0"]),
+        ("Diverticulosis of sigmoid colon.", ["K57.30"]),
+        ("Vaccines: Hep A #2 given today.", []),
+        ("Assessment: preoperative cardiovascular examination.", ["Z01.810"]),
+        ("PMH: CAD s/p PCI.", ["I25.10", "Z98.61"]),
+    ],
+)
+def test_words_of_real_notes(coder: Coder, text: str, expected: list[str]) -> None:
+    assert [c.code for c in coder.code(text, setting="outpatient").codes] == expected

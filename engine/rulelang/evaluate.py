@@ -61,7 +61,9 @@ class Fact:
     code: str
     assertion: str = "affirmed"
     section: str | None = None
-    source: str = "input"  # input (claim codes), note (found in the text), rule (added)
+    # input (claim codes), note (found in the text), measurement (a value the note gives,
+    # "BMI 24.5"), rule (added)
+    source: str = "input"
     words: frozenset[str] = frozenset()  # the words of its evidence's sentences
     handle: Any = None  # the caller's object (the coder's candidate)
     origin: tuple[Fact, ...] = ()  # for added codes: the facts the rule matched

@@ -38,7 +38,7 @@ from .parser import RuleSyntaxError, load_pack
 from .sets import CodeSets
 
 ASSERTIONS = ("affirmed", "negated", "uncertain", "hypothetical", "historical", "family")
-SOURCES = ("input", "note", "rule")
+SOURCES = ("input", "note", "measurement", "rule")
 SEXES = ("F", "M")
 
 
