@@ -346,7 +346,10 @@ class Evaluator:
             required = tuple(self.sets.root_set(m, {}) for m in self._required[rule.id])
             self._required_roots[rule.id] = required
         nodes = look.nodes
-        return all(not roots.isdisjoint(nodes) for roots in required)
+        for roots in required:  # noqa: SIM110 - a loop, not all(): runs for each rule at each look
+            if roots.isdisjoint(nodes):
+                return False
+        return True
 
     def _idle(self, rule: Rule, binding: dict[str, Fact]) -> bool:
         """Whether every action adds from a set that is empty for these codes."""
