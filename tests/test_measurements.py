@@ -1,11 +1,12 @@
-"""Measurements a note writes as values: the body mass index (I.B.14)."""
+"""Measurements a note writes as values: the body mass index (I.B.14), the weeks of gestation
+(I.C.15.a.3)."""
 
 from __future__ import annotations
 
 import pytest
 
 from medcode.engine.coder import Coder
-from medcode.engine.pipeline.measurements import bmi_code
+from medcode.engine.pipeline.measurements import bmi_code, gestation_code
 from medcode.terminology import CodeSet
 
 
@@ -48,4 +49,29 @@ def coder(codeset: CodeSet) -> Coder:
     ],
 )
 def test_a_bmi_is_coded_with_its_diagnosis(coder: Coder, text: str, codes: list[str]) -> None:
+    assert [c.code for c in coder.code(text, setting="outpatient").codes] == codes
+
+
+@pytest.mark.parametrize(
+    ("weeks", "code"), [(5, "Z3A.01"), (8, "Z3A.08"), (32, "Z3A.32"), (44, "Z3A.49")]
+)
+def test_weeks_of_gestation(codeset: CodeSet, weeks: int, code: str) -> None:
+    assert gestation_code(weeks) == code
+    assert codeset.node(code).billable
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("Assessment: Gestational hypertension. IUP at 32w3d.", ["O13.9", "Z3A.32"]),
+        ("Gestational hypertension, 32 weeks 3 days gestation.", ["O13.9", "Z3A.32"]),
+        ("Gestational hypertension. Pregnant, 39 wks GA.", ["O13.9", "Z3A.39"]),
+        # weeks that date no pregnancy of this record, or no gestation at all
+        ("History: born at 34 weeks gestation.\nAssessment: Asthma.", ["J45.909"]),
+        ("Assessment: Low back pain for 3 weeks.", ["M54.50"]),
+    ],
+)
+def test_weeks_of_gestation_are_coded_on_a_pregnancy_record(
+    coder: Coder, text: str, codes: list[str]
+) -> None:
     assert [c.code for c in coder.code(text, setting="outpatient").codes] == codes

@@ -10,7 +10,7 @@ from medcode.terminology import CodeSet
 from medcode.terminology.lexicon import Lexicon, fold
 
 from .extensions import declare_extensions
-from .measurements import bmi_spans
+from .measurements import bmi_spans, gestation_spans
 
 CONCEPT_LABEL = "CONDITION"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -48,7 +48,8 @@ class ConceptMatcher:
                 continue
             spans.append(span)
             i += span._.match_words
-        spans += (s for s in bmi_spans(doc, CONCEPT_LABEL) if s.start not in headers)
+        measured = bmi_spans(doc, CONCEPT_LABEL) + gestation_spans(doc, CONCEPT_LABEL)
+        spans += (s for s in measured if s.start not in headers)
         doc.ents = _unique(sorted(spans, key=lambda s: (s.start, -len(s))))
         return doc
 
