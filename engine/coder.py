@@ -133,8 +133,12 @@ class Coder:
 
     def _mentions(self, doc: Doc, offset: int) -> Iterator[Mention]:
         sentences = SentenceIndex(doc)
+        trimester = _trimester(doc)
         for span in doc.ents:
             section = span._.section_category
+            words = self._context_words(span, sentences)
+            if trimester and span._.lexicon_entries[0].key.startswith("O"):
+                words |= trimester  # the weeks the note gives date every pregnancy code
             yield Mention(
                 offset + span.start_char,
                 offset + span.end_char,
@@ -143,7 +147,7 @@ class Coder:
                 _assertion(span, section),
                 tuple(_modifier(doc[slice(*m.modifier_span)], m, offset) for m in span._.modifiers),
                 span._.lexicon_entries,
-                self._context_words(span, sentences),
+                words,
                 offset + doc[sentences.bounds(span)[0]].idx,
             )
 
@@ -462,6 +466,22 @@ def _group(fact: Fact) -> list[_Candidate]:
     if fact.handle:
         return fact.handle
     return [c for origin in fact.origin for c in _group(origin)]
+
+
+def _trimester(doc: Doc) -> frozenset[str]:
+    """The trimester of the weeks of gestation the note measures (I.C.15.a.3: the first
+    before 14 weeks, the second before 28), as the words of the titles that name it."""
+    weeks = [
+        int(entry.key[4:])
+        for span in doc.ents
+        for entry in span._.lexicon_entries[:1]
+        if entry.origin == MEASUREMENT_ORIGIN and entry.key.startswith("Z3A.")
+    ]
+    if not weeks:
+        return frozenset()
+    first = weeks[0] if weeks[0] != 1 else 7  # Z3A.01: less than 8 weeks
+    name = "first" if first < 14 else "second" if first < 28 else "third"
+    return frozenset({name, "trimester"})
 
 
 def _measured(candidate: _Candidate) -> bool:

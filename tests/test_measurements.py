@@ -63,9 +63,11 @@ def test_weeks_of_gestation(codeset: CodeSet, weeks: int, code: str) -> None:
 @pytest.mark.parametrize(
     ("text", "codes"),
     [
-        ("Assessment: Gestational hypertension. IUP at 32w3d.", ["O13.9", "Z3A.32"]),
-        ("Gestational hypertension, 32 weeks 3 days gestation.", ["O13.9", "Z3A.32"]),
-        ("Gestational hypertension. Pregnant, 39 wks GA.", ["O13.9", "Z3A.39"]),
+        # the weeks date the pregnancy codes: the third trimester from 28 weeks (I.C.15.a.3)
+        ("Assessment: Gestational hypertension. IUP at 32w3d.", ["O13.3", "Z3A.32"]),
+        ("Gestational hypertension, 32 weeks 3 days gestation.", ["O13.3", "Z3A.32"]),
+        ("Gestational hypertension. Pregnant, 39 wks GA.", ["O13.3", "Z3A.39"]),
+        ("Gestational hypertension. Pregnant, 20 wks GA.", ["O13.2", "Z3A.20"]),
         # weeks that date no pregnancy of this record, or no gestation at all
         ("History: born at 34 weeks gestation.\nAssessment: Asthma.", ["J45.909"]),
         ("Assessment: Low back pain for 3 weeks.", ["M54.50"]),
