@@ -470,7 +470,7 @@ def _group(fact: Fact) -> list[_Candidate]:
 
 def _trimester(doc: Doc) -> frozenset[str]:
     """The trimester of the weeks of gestation the note measures (I.C.15.a.3: the first
-    before 14 weeks, the second before 28), as the words of the titles that name it."""
+    before 14 weeks, the second before 28), as the one word the walk reads in titles."""
     weeks = [
         int(entry.key[4:])
         for span in doc.ents
@@ -481,7 +481,7 @@ def _trimester(doc: Doc) -> frozenset[str]:
         return frozenset()
     first = weeks[0] if weeks[0] != 1 else 7  # Z3A.01: less than 8 weeks
     name = "first" if first < 14 else "second" if first < 28 else "third"
-    return frozenset({name, "trimester"})
+    return frozenset({f"{name}_trimester"})
 
 
 def _measured(candidate: _Candidate) -> bool:

@@ -65,10 +65,17 @@ _REGIONS = {
     "lower limb": "lower_limb",
     "upper limb": "upper_limb",
     "large intestine": "large_intestine",
+    # phrases that the coder lends as one word: "third" alone is a degree of laceration,
+    # "1" alone a stage or a class
+    "first trimester": "first_trimester",
+    "second trimester": "second_trimester",
+    "third trimester": "third_trimester",
+    "type 1": "type_1",
+    "type 2": "type_2",
 }
 _LOWER_LIMB = ("foot", "ankle", "heel", "leg", "knee", "thigh", "shin", "calf")
 _UPPER_LIMB = ("hand", "wrist", "forearm", "elbow", "arm", "shoulder")
-_REGION_WORDS = frozenset(_REGIONS.values())
+_REGION_WORDS = frozenset({"lower_limb", "upper_limb", "large_intestine"})
 _READS_AS = {
     **dict.fromkeys(_LOWER_LIMB, ("lower_limb",)),
     **dict.fromkeys(_UPPER_LIMB, ("upper_limb",)),
@@ -78,6 +85,12 @@ _READS_AS = {
     "bleeding": ("hemorrhage",),
     "bleed": ("hemorrhage",),
 }
+
+
+def _phrases(text: str) -> set[str]:
+    """The one-word forms of the phrases of _REGIONS that a text has ("third_trimester")."""
+    lower = " ".join(normalize_tokens(text))
+    return {word for phrase, word in _REGIONS.items() if phrase in lower}
 
 
 def read_as(words: Iterable[str]) -> set[str]:
@@ -126,9 +139,10 @@ class SpecificityWalker:
         if words is None:
             title = _DEFAULT_PHRASES.sub(" unspecified ", self.codeset.node(key).title)
             additional = self.codeset.reference_targets(key, NoteKind.USE_ADDITIONAL_CODE)
-            regions = {word for region, word in _REGIONS.items() if region in title.lower()}
             words = self._words[key] = (
-                content_words(title) | regions | {code_word(target) for target, _ in additional}
+                content_words(title)
+                | _phrases(title)
+                | {code_word(target) for target, _ in additional}
             )
         return words
 
@@ -191,8 +205,11 @@ class SpecificityWalker:
         its text's ("CKD": chronic, kidney). Generic nouns ("disease" of GERD) would support
         unrelated complications; its side, episode of care and numbers are its own
         ("glaucoma, right eye"; the 2 of "DM2" is no obesity class 2)."""
-        words = content_words(self.codeset.node(key).title) | content_words(text)
-        return frozenset(w for w in words - _NOT_LENT if not any(c.isdigit() for c in w))
+        title = self.codeset.node(key).title
+        words = content_words(title) | content_words(text) | _phrases(title) | _phrases(text)
+        return frozenset(
+            w for w in words - _NOT_LENT if "_" in w or not any(c.isdigit() for c in w)
+        )
 
     def code_words(self, key: str) -> frozenset[str]:
         """The context words of a concept coded in the sentence: its node and ancestors."""

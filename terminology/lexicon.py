@@ -41,8 +41,15 @@ def normalize_tokens(text: str) -> tuple[str, ...]:
     return tuple(fold(word) for word in _WORD.findall(text.lower()))
 
 
+# Abbreviations that stand for one word of a term wherever they are written.
+_ALIASES = {"fx": "fracture", "fxs": "fracture"}
+
+
 def fold(word: str) -> str:
-    """The matching form of one lower-case word ("adenopathies" -> adenopathy)."""
+    """The matching form of one lower-case word ("adenopathies" -> adenopathy, "fx" ->
+    fracture)."""
+    if word in _ALIASES:
+        return _ALIASES[word]
     if len(word) > 5 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(_KEEP_S):

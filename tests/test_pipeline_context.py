@@ -89,7 +89,7 @@ def codes(coder: Coder, text: str, setting: str = "outpatient") -> list[str]:
         ),
         # a vaccine names the disease it prevents; "FH" is family history
         ("Tetanus up to date. Dog is vaccinated against rabies.", "outpatient", []),
-        ("Hep A vaccine given today.", "outpatient", []),
+        ("Hep A vaccine given today.", "outpatient", ["Z23"]),
         ("Assessment: FH colon cancer.", "outpatient", ["Z80.0"]),
         # "hr" is hours, not the HR+ of Z17.41; "growth" is no neoplasm
         ("Symptoms started 2 hr ago. Exam: growth and development normal.", "outpatient", []),
@@ -220,6 +220,19 @@ def test_each_context_literal_has_one_rule() -> None:
         ("Vaccines: Hep A #2 given today.", []),
         ("Assessment: preoperative cardiovascular examination.", ["Z01.810"]),
         ("PMH: CAD s/p PCI.", ["I25.10", "Z98.61"]),
+        # template answers and results after the term; "w/o"; short prophylaxis scopes
+        ("SH:\nTobacco use: No\nAlcohol use: No\n", []),
+        ("ROS: fever (-), chest pain (-), dyspnea (-)", []),
+        ("Rapid strep neg. COVID/flu swab neg.", []),
+        ("Assessment: MDD, recurrent, severe w/o psychotic features.", ["F33.2"]),
+        ("1. Afib - cont apixaban for stroke ppx", ["I48.91", "Z79.01"]),
+        ("A/P: 4. Hx breast ca", ["Z85.3"]),
+        ("Tobacco use - former, quit 5 yrs ago", ["Z87.891"]),
+        # words that name no condition of the patient here; abbreviations
+        ("PCP visit. Flu shot given today.", ["Z23"]),
+        ("EKG w/ ST depressions", ["R94.31"]),
+        ("Gestational DM, diet controlled.", ["O24.410"]),
+        ("Closed displaced intertrochanteric fx L femur", ["S72.142A"]),
     ],
 )
 def test_words_of_real_notes(coder: Coder, text: str, expected: list[str]) -> None:

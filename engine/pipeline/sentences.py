@@ -17,6 +17,8 @@ _ENDERS = {".", "?", "!", ";"}
 # so "pterygium of left eye and glaucoma, right eye" gives each its own side.
 # A comma is no joiner: it sets off a site or an episode as often ("scar of left hand,
 # sequela of old laceration").
+# "L femur", "R knee": a capital letter alone is a side
+_SIDES = {"L": ("left",), "R": ("right",)}
 _JOINERS = {"and", "with", "or", ";", "plus", "also", "+", "/"}
 
 
@@ -77,7 +79,7 @@ class SentenceIndex:
             w
             for i in range(first, end)
             if i not in negated or span.start <= i < span.end
-            for w in normalize_tokens(doc[i].text)
+            for w in _SIDES.get(doc[i].text) or normalize_tokens(doc[i].text)
         ]
 
     def clause(self, span: Span) -> tuple[int, int]:

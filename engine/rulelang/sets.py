@@ -147,8 +147,11 @@ class CodeSets:
         if node is None:
             return frozenset()
         flags = {"billable" if node.billable else "header"}
-        if "classified elsewhere" in node.title.lower():
-            flags.add("manifestation")  # I.A.13: "in diseases classified elsewhere"
+        title = node.title.lower()
+        if "classified elsewhere" in title and "as the cause of" not in title:
+            # I.A.13; B95-B97 are "... as the cause of diseases classified elsewhere": no
+            # manifestation, the organism of a condition coded first
+            flags.add("manifestation")
         if _UNSPECIFIED.search(node.title):
             flags.add("unspecified")
         return frozenset(flags)
