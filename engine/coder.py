@@ -362,7 +362,7 @@ class Coder:
 
         The roots are siblings for this choice (N18.1-N18.6 for "stage of CKD"): a root is
         supported by a word of the note, beyond the fact's own title, that sets it or a code
-        below it apart from the others ("3a" for N18.31); a single root also by the note naming
+        below it apart from the others ("3a" for N18.31); a single root only by the note naming
         it ("end stage" heart failure). Then the walk goes as deep as the words allow. Numbers
         of the fact's own title never count: "type 2" is not "stage 2".
         """
@@ -380,7 +380,9 @@ class Coder:
             return bool(head) and head <= fact.words | own and bool(head & telling)
 
         ranked = sorted(roots, key=lambda r: (-support(r), r))
-        if not ranked or not (support(ranked[0]) or (len(roots) == 1 and named(ranked[0]))):
+        # one root must be named: a word of a code below it ("cervical" of S11.2) is no
+        # evidence of the root itself ("open wound")
+        if not ranked or not (named(ranked[0]) if len(roots) == 1 else support(ranked[0])):
             return None
         specific = self.walker.most_specific(ranked[0], words | self.walker.words(ranked[0]))
         return specific.code if self.codeset.node(specific.code).billable else None
