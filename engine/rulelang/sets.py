@@ -41,7 +41,7 @@ class CodeSets:
         self.definitions = definitions
         self._written: dict[str, tuple[str, ...]] = {}
         self._static: dict[int, frozenset[str]] = {}  # per set expression without ?names
-        self._tabular = BoundedCache(50_000)
+        self._tabular = BoundedCache(300_000)  # shared sets: an entry is a slot
         self._cited = BoundedCache(20_000)
         self._lineage = BoundedCache(100_000)
         self._flags = BoundedCache(100_000)
@@ -71,19 +71,20 @@ class CodeSets:
                 parent = self.codeset.parent(code)
                 nodes = frozenset((parent,) if parent and ":" not in parent else ())
             else:
-                # every note kind with code references governs the codes below its node
-                governing = self._governing(code, scope)
-                nodes = frozenset(t for n in governing for t in self._cited_by(n).get(kind, ()))
+                nodes = self._noted(code, kind, scope)
             self._tabular.put(key, nodes)
         return nodes
 
-    def _governing(self, code: str, scope: str) -> tuple[str, ...]:
-        if scope == "own":
-            return (code,)
-        ancestors = self.codeset.ancestors(code)
-        if scope == "below chapter" and ancestors and ancestors[0].startswith("chapter:"):
-            ancestors = ancestors[1:]
-        return (code, *ancestors)
+    def _noted(self, node: str, kind: NoteKind | str, scope: str) -> frozenset[str]:
+        """The nodes the notes of one kind governing `node` cite: its own notes', and unless
+        `scope` is own, its parent's set, kept per node. A code without notes of its own shares
+        its parent's set, so the sets of a chapter's codes cost one set, not one per code."""
+        own = self._cited_by(node).get(kind, ())
+        parent = self.codeset.parent(node) if scope != "own" else None
+        if parent is None or (scope == "below chapter" and parent.startswith("chapter:")):
+            return frozenset(own)
+        inherited = self.tabular(parent, kind, scope)
+        return inherited.union(own) if own else inherited
 
     def _cited_by(self, node: str) -> dict[NoteKind, tuple[str, ...]]:
         """The codes the notes written on one node cite, by kind; kept per node, so the
