@@ -10,6 +10,7 @@ from pathlib import Path
 import spacy
 import yaml
 from spacy.language import Language
+from spacy.tokens import Span
 
 from . import (
     concepts,  # noqa: F401  (registers "medcode_concepts")
@@ -35,8 +36,8 @@ def section_rules() -> list:
 
 def context_rules() -> list:
     """medspaCy ConTextRules from context_rules.yaml. A trigger is a literal, or a mapping with
-    its literal and options: `max_scope` (tokens), `terminated_by` (a category), `pattern` (a
-    spaCy token pattern matched instead of the literal)."""
+    its literal and options: `max_scope` (tokens), `one_item` (never past a comma), `pattern`
+    (a spaCy token pattern matched instead of the literal)."""
     from medspacy.context import ConTextRule
 
     # BaseLoader keeps every literal a string: YAML 1.1 would read `no` as false.
@@ -50,15 +51,19 @@ def context_rules() -> list:
                     ConTextRule(
                         literal=options["literal"],
                         category=category,
-                        pattern=options.get("pattern"),
                         direction=direction,
+                        pattern=options.get("pattern"),
                         max_scope=int(options["max_scope"]) if "max_scope" in options else None,
-                        terminated_by={options["terminated_by"]}
-                        if "terminated_by" in options
-                        else None,
+                        on_modifies=_within_item if "one_item" in options else None,
                     )
                 )
     return rules
+
+
+def _within_item(target: object, modifier: object, between: Span) -> bool:
+    """A trigger that qualifies one item of a list does not reach past a comma: "DM2 without
+    retinopathy, HTN", "carcinoma, ER positive, HER2 negative"."""
+    return not any(token.text == "," for token in between)
 
 
 @Language.factory("medcode_sections")

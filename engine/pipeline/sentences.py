@@ -5,6 +5,8 @@ Replaces PyRuSH (70% of medspaCy's default run time) with a rule that is linear 
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy
 from spacy.attrs import SENT_START
 from spacy.language import Language
@@ -51,7 +53,6 @@ class SentenceIndex:
             self.number.append(len(self.starts) - 1)
         self.starts.append(len(doc))
         self._ents: dict[int, list[Span]] = {}
-        self._words: dict[int, list[str]] = {}
         for ent in doc.ents:
             self._ents.setdefault(self.number[ent.start], []).append(ent)
         self.negated: set[int] = set()
@@ -74,13 +75,18 @@ class SentenceIndex:
         joiner before the concept after it; without a joiner between them, two concepts
         share the words between them."""
         first, end = self.clause(span)
-        doc, negated = self.doc, self.negated
+        negated, words = self.negated, self._token_words
         return [
             w
             for i in range(first, end)
             if i not in negated or span.start <= i < span.end
-            for w in _SIDES.get(doc[i].text) or normalize_tokens(doc[i].text)
+            for w in words[i]
         ]
+
+    @cached_property
+    def _token_words(self) -> list[tuple[str, ...]]:
+        """Each token's words, normalised once for all the concepts of the doc."""
+        return [_SIDES.get(t.text) or normalize_tokens(t.text) for t in self.doc]
 
     def clause(self, span: Span) -> tuple[int, int]:
         """The token range of the span's part of its sentence (see `words`)."""
