@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -45,6 +46,7 @@ def normalize_tokens(text: str) -> tuple[str, ...]:
 _ALIASES = {"fx": "fracture", "fxs": "fracture"}
 
 
+@lru_cache(maxsize=200_000)
 def fold(word: str) -> str:
     """The matching form of one lower-case word ("adenopathies" -> adenopathy, "fx" ->
     fracture)."""

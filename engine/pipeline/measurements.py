@@ -17,6 +17,7 @@ from medcode.terminology.lexicon import LexiconEntry
 
 ORIGIN = "engine/pipeline/measurements.py"
 _BMI_WORDS = (("bmi",), ("body", "mass", "index"))
+_BMI_FIRST = frozenset(words[0] for words in _BMI_WORDS)
 _VALUE = re.compile(r"^\d{2}(\.\d+)?$")
 _BETWEEN = frozenset({"of", "is", "was", ":", "=", "now", "today"})
 _PERCENTILE = frozenset({"percentile", "th", "%", "pct"})
@@ -44,6 +45,8 @@ def bmi_spans(doc: Doc, label: str) -> list[Span]:
     spans = []
     lower = [t.lower_ for t in doc]
     for start in range(len(doc)):
+        if lower[start] not in _BMI_FIRST:
+            continue
         words = next((w for w in _BMI_WORDS if tuple(lower[start : start + len(w)]) == w), None)
         if words is None:
             continue
