@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,6 @@ from .specificity import SpecificityWalker, content_words, head_words, read_as
 # Notes are processed in chunks cut at line ends, so memory stays bounded on huge inputs.
 CHUNK_CHARS = 20_000
 MAX_CHARS = 20_000_000
-_YEAR = re.compile(r"^(19|20)\d\d$")
 # Words that never tell one additional code from another.
 _FILLER_WORDS = frozenset({"unspecified", "other", "specified"})
 # Sections whose diagnoses are the provider's conclusions: they lead the sequence.
@@ -158,7 +156,7 @@ class Coder:
         so are the words of a status (Z code) concept; "both" reads as "bilateral", a site
         as its region ("foot": lower limb)."""
         # a year is no evidence ("pneumonia in 2019" is not the COVID-19 pneumonia J12.82)
-        words = read_as(w for w in sentences.words(span) if not _YEAR.match(w))
+        words = read_as(w for w in sentences.words(span) if not _is_year(w))
         for other in sentences.ents(span):
             if other != span and not other._.is_negated:
                 key = other._.lexicon_entries[0].key
@@ -468,6 +466,10 @@ def _group(fact: Fact) -> list[_Candidate]:
     if fact.handle:
         return fact.handle
     return [c for origin in fact.origin for c in _group(origin)]
+
+
+def _is_year(word: str) -> bool:
+    return len(word) == 4 and word[:2] in ("19", "20") and word.isdigit()
 
 
 def _trimester(doc: Doc) -> frozenset[str]:

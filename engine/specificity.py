@@ -131,6 +131,7 @@ class SpecificityWalker:
         self._words: dict[str, frozenset[str]] = {}
         self._with: dict[str, int] = {}
         self._without: dict[str, frozenset[str]] = {}
+        self._lent: dict[tuple[str, str], frozenset[str]] = {}
 
     def words(self, key: str) -> frozenset[str]:
         """The title's words, and `=CODE` for each code its "use additional code" notes ask
@@ -205,11 +206,17 @@ class SpecificityWalker:
         its text's ("CKD": chronic, kidney). Generic nouns ("disease" of GERD) would support
         unrelated complications; its side, episode of care and numbers are its own
         ("glaucoma, right eye"; the 2 of "DM2" is no obesity class 2)."""
-        title = self.codeset.node(key).title
-        words = content_words(title) | content_words(text) | _phrases(title) | _phrases(text)
-        return frozenset(
-            w for w in words - _NOT_LENT if "_" in w or not any(c.isdigit() for c in w)
-        )
+        lent = self._lent.get((key, text))
+        if lent is None:
+            title = self.codeset.node(key).title
+            words = content_words(title) | content_words(text) | _phrases(title) | _phrases(text)
+            lent = frozenset(
+                w for w in words - _NOT_LENT if "_" in w or not any(c.isdigit() for c in w)
+            )
+            if len(self._lent) > 100_000:
+                self._lent.clear()
+            self._lent[key, text] = lent
+        return lent
 
     def code_words(self, key: str) -> frozenset[str]:
         """The context words of a concept coded in the sentence: its node and ancestors."""

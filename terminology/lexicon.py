@@ -37,6 +37,7 @@ _UNSAID = re.compile(r"\bwithout foreign body\b", re.I)
 _KEEP_S = ("ss", "us", "is", "ys")
 
 
+@lru_cache(maxsize=200_000)
 def normalize_tokens(text: str) -> tuple[str, ...]:
     """Lower-case words with a light plural fold: "Fractures of Ribs" -> (fracture, of, rib)."""
     return tuple(fold(word) for word in _WORD.findall(text.lower()))

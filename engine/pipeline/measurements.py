@@ -18,6 +18,9 @@ from medcode.terminology.lexicon import LexiconEntry
 ORIGIN = "engine/pipeline/measurements.py"
 _BMI_WORDS = (("bmi",), ("body", "mass", "index"))
 _BMI_FIRST = frozenset(words[0] for words in _BMI_WORDS)
+# one search of the text before a look at its tokens: most notes have neither
+_BMI_TEXT = re.compile(r"\bbmi\b|body mass index", re.IGNORECASE)
+_WEEKS_TEXT = re.compile(r"\d\s*-?\s*w(?:ee)?ks?\b|\d\s*w\d", re.IGNORECASE)
 _VALUE = re.compile(r"^\d{2}(\.\d+)?$")
 _BETWEEN = frozenset({"of", "is", "was", ":", "=", "now", "today"})
 _PERCENTILE = frozenset({"percentile", "th", "%", "pct"})
@@ -42,6 +45,8 @@ def bmi_code(value: float) -> str:
 def bmi_spans(doc: Doc, label: str) -> list[Span]:
     """Spans from "BMI" (or "body mass index") to its value, each with the entry of its code;
     a percentile ("BMI 97th percentile") is none of these."""
+    if not _BMI_TEXT.search(doc.text):
+        return []
     spans = []
     lower = [t.lower_ for t in doc]
     for start in range(len(doc)):
@@ -73,9 +78,13 @@ def gestation_code(weeks: int) -> str:
 def gestation_spans(doc: Doc, label: str) -> list[Span]:
     """Spans of a week of gestation: "32w3d", or a number of weeks that a word of gestation
     follows within a few tokens ("32 weeks 3 days gestation", "39 wks GA")."""
+    if not _WEEKS_TEXT.search(doc.text):
+        return []
     spans = []
     lower = [t.lower_ for t in doc]
     for i, token in enumerate(doc):
+        if not lower[i][:1].isdigit():
+            continue
         if match := _COMPACT_WEEKS.match(lower[i]):
             weeks, end = int(match.group(1)), i + 1
         elif token.like_num and token.text.isdigit() and i + 1 < len(doc):
