@@ -48,7 +48,8 @@ class ConceptMatcher:
                 continue
             spans.append(span)
             i += span._.match_words
-        measured = bmi_spans(doc, CONCEPT_LABEL) + gestation_spans(doc, CONCEPT_LABEL)
+        text = doc.text  # built from the tokens at each call
+        measured = bmi_spans(doc, text, CONCEPT_LABEL) + gestation_spans(doc, text, CONCEPT_LABEL)
         spans += (s for s in measured if s.start not in headers)
         doc.ents = _unique(sorted(spans, key=lambda s: (s.start, -len(s))))
         return doc

@@ -42,10 +42,10 @@ def bmi_code(value: float) -> str:
     return next((code for bound, code in _WIDE if value < bound), "Z68.45")
 
 
-def bmi_spans(doc: Doc, label: str) -> list[Span]:
+def bmi_spans(doc: Doc, text: str, label: str) -> list[Span]:
     """Spans from "BMI" (or "body mass index") to its value, each with the entry of its code;
     a percentile ("BMI 97th percentile") is none of these."""
-    if not _BMI_TEXT.search(doc.text):
+    if not _BMI_TEXT.search(text):
         return []
     spans = []
     lower = [t.lower_ for t in doc]
@@ -75,10 +75,10 @@ def gestation_code(weeks: int) -> str:
     return f"Z3A.{weeks:02d}"
 
 
-def gestation_spans(doc: Doc, label: str) -> list[Span]:
+def gestation_spans(doc: Doc, text: str, label: str) -> list[Span]:
     """Spans of a week of gestation: "32w3d", or a number of weeks that a word of gestation
     follows within a few tokens ("32 weeks 3 days gestation", "39 wks GA")."""
-    if not _WEEKS_TEXT.search(doc.text):
+    if not _WEEKS_TEXT.search(text):
         return []
     spans = []
     lower = [t.lower_ for t in doc]
