@@ -58,15 +58,14 @@ _AXIS_WORDS = frozenset().union(*(words for _, words in AXES))
 _SIDES = frozenset({"right", "left", "bilateral"})
 # Where the clause of a title's "without" ends.
 _CLAUSE_END = re.compile(r",|\b(?:of|with|in|due|at|on|following|involving|complicating)\b")
-# Sites the Tabular names by region ("Cellulitis of left lower limb"): the note's site word
-# reads as its region too, as one word that only a title naming the region has ("upper arm"
-# is no upper limb); "both" reads as bilateral.
-_REGIONS = {
+# Phrases read as one word, in titles and in the words a concept lends: a region the Tabular
+# names ("Cellulitis of left lower limb"), which a note's site word also reads as ("upper arm"
+# is no upper limb); a trimester or a diabetes type ("third" alone is a degree of laceration,
+# "1" alone a stage or a class).
+_ONE_WORD = {
     "lower limb": "lower_limb",
     "upper limb": "upper_limb",
     "large intestine": "large_intestine",
-    # phrases that the coder lends as one word: "third" alone is a degree of laceration,
-    # "1" alone a stage or a class
     "first trimester": "first_trimester",
     "second trimester": "second_trimester",
     "third trimester": "third_trimester",
@@ -88,9 +87,9 @@ _READS_AS = {
 
 
 def _phrases(text: str) -> set[str]:
-    """The one-word forms of the phrases of _REGIONS that a text has ("third_trimester")."""
+    """The one-word forms of the phrases of _ONE_WORD that a text has ("third_trimester")."""
     lower = " ".join(normalize_tokens(text))
-    return {word for phrase, word in _REGIONS.items() if phrase in lower}
+    return {word for phrase, word in _ONE_WORD.items() if phrase in lower}
 
 
 def read_as(words: Iterable[str]) -> set[str]:
@@ -235,22 +234,21 @@ class SpecificityWalker:
         lacks ("diverticulosis of sigmoid colon": large intestine, not "part unspecified") is
         looked for up to the category."""
         specific = self.most_specific(key, context)
-        said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
         words = self.words(specific.code)
-        # a region the sentence names that the code reached lacks, unless it names the site
-        # itself ("juvenile osteochondrosis, right hand" is no upper limb code)
-        sites = {w for w in context if w in _READS_AS}
-        regions = set() if sites & words else (context & _REGION_WORDS) - words
-        if (said - self.words(specific.code)) & _AXIS_WORDS:
+        said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
+        if (said - words) & _AXIS_WORDS:
             parent = self.codeset.parent(key)
             if parent and _seventh(parent, self.codeset.children(parent)):
                 parent = self.codeset.parent(parent)  # the axis is above the 7th character
-            starts = [parent] if parent and ":" not in parent else []
-        elif regions:
-            starts = [a for a in reversed(self.codeset.ancestors(key)) if ":" not in a]
+            starts, wanted = ([parent] if parent and ":" not in parent else []), None
         else:
-            return specific
-        wanted = regions if not (said - self.words(specific.code)) & _AXIS_WORDS else None
+            # a region the sentence names that the code reached lacks, unless it names the
+            # site itself ("juvenile osteochondrosis, right hand" is no upper limb code)
+            sites = {w for w in context if w in _READS_AS}
+            wanted = set() if sites & words else (context & _REGION_WORDS) - words
+            if not wanted:
+                return specific
+            starts = [a for a in reversed(self.codeset.ancestors(key)) if ":" not in a]
         for start in starts:
             again = self.most_specific(start, context)
             if (
