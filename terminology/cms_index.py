@@ -9,7 +9,9 @@ code, printed ``E85.4 [I43]``), ``cell[@col]`` (Drug and Neoplasm tables, named 
 
 `load_index_file` reads one file, `load_cms_dir` recognises the files of a release folder by
 their content (names vary by year), and `CmsIndex` answers path lookups (`CmsIndex.lookup`) and
-lists every code the index cites (`CmsIndex.entries`, `CmsIndex.codes_for`).
+lists every code the index cites (`CmsIndex.entries`, `CmsIndex.codes_for`). One module for
+the four files because they share one schema and one term tree: what differs (the Drug and
+Neoplasm cells) is a few lines of it.
 
 Codes are kept as printed. A trailing ``-`` ("C79.8-") means more characters are required, and
 every Drug-table code lacks its 7th character (A, D or S); `IndexHit` carries both facts.

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from medcode.engine.cli import main
-from medcode.engine.coder import Coder
-from medcode.engine.explain import Explanation, explain, render_text
-from medcode.engine.search import Searcher
+from medcode.engine.audit.explain import Explanation, explain, render_text
+from medcode.engine.coding.coder import Coder
+from medcode.engine.coding.search import Searcher
+from medcode.engine.interfaces.cli import main
 from medcode.terminology import CodeSet
 
 NOTE = "Assessment: probable pneumonia. No chest pain.\nType 2 diabetes with hyperglycemia.\n"

@@ -15,8 +15,8 @@ import yaml
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the `test` extra")
 
-from medcode.engine.cli import main  # noqa: E402
-from medcode.engine.coder import Coder  # noqa: E402
+from medcode.engine.coding.coder import Coder  # noqa: E402
+from medcode.engine.interfaces.cli import main  # noqa: E402
 from medcode.terminology import CodeSet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medcode.engine import batch
-from medcode.engine.cli import main
-from medcode.engine.coder import Coder
+from medcode.engine.coding.coder import Coder
+from medcode.engine.interfaces import batch
+from medcode.engine.interfaces.cli import main
 
 GOLD = Path(__file__).resolve().parent / "gold" / "notes.yaml"
 DOCUMENTS = 240
@@ -58,7 +58,15 @@ def test_a_killed_batch_resumes_and_codes_every_document_once(
     folder: Path, tmp_path: Path, shared_coder: Coder, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out.jsonl"
-    command = [sys.executable, "-m", "medcode.engine.cli", "batch", str(folder), "-o", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "medcode.engine.interfaces.cli",
+        "batch",
+        str(folder),
+        "-o",
+        str(out),
+    ]
     run = subprocess.Popen(
         [*command, "--workers", "2", "--no-progress"],
         stderr=subprocess.PIPE,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from medcode.engine.cli import main
+from medcode.engine.interfaces.cli import main
 from medcode.engine.rulelang import RULES_DIR
 
 

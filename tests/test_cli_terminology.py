@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from medcode.engine.cli import main
+from medcode.engine.interfaces.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -118,7 +118,7 @@ def test_missing_tabular_file_is_one_line_and_exit_2(capsys: pytest.CaptureFixtu
 
 def test_corrupt_cache_is_reported_and_rebuilt(tmp_path: Path) -> None:
     env = {**os.environ, "MEDCODE_CACHE_DIR": str(tmp_path)}
-    command = [sys.executable, "-m", "medcode.engine.cli", "validate", "E11.9"]
+    command = [sys.executable, "-m", "medcode.engine.interfaces.cli", "validate", "E11.9"]
     subprocess.run(command, env=env, check=True, capture_output=True)
     (cache,) = tmp_path.glob("codeset-*.pickle")
     cache.write_bytes(cache.read_bytes()[:1000])
@@ -131,7 +131,9 @@ def test_corrupt_cache_is_reported_and_rebuilt(tmp_path: Path) -> None:
 
 def test_usage_error_is_one_line_without_traceback() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "medcode.engine.cli", "validate"], capture_output=True, text=True
+        [sys.executable, "-m", "medcode.engine.interfaces.cli", "validate"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert result.stderr == "medcode validate: the following arguments are required: CODE\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from medcode.engine.cli import main
+from medcode.engine.interfaces.cli import main
 
 NOTE = (
     "Chief complaint: shortness of breath.\n"
@@ -113,7 +113,7 @@ def test_output_is_byte_identical_across_processes_and_hash_seeds() -> None:
     command = [
         sys.executable,
         "-m",
-        "medcode.engine.cli",
+        "medcode.engine.interfaces.cli",
         "code",
         "--text",
         NOTE,

@@ -10,10 +10,16 @@ from typing import Any
 
 import pytest
 
-from medcode.engine import coder as coder_module
-from medcode.engine.cli import main
-from medcode.engine.coder import Coder
-from medcode.engine.fhir import ICD10CM, FhirInputError, read_notes, recorded_now, to_bundle
+from medcode.engine.coding import coder as coder_module
+from medcode.engine.coding.coder import Coder
+from medcode.engine.interfaces.cli import main
+from medcode.engine.interfaces.fhir import (
+    ICD10CM,
+    FhirInputError,
+    read_notes,
+    recorded_now,
+    to_bundle,
+)
 
 r4b_bundle = pytest.importorskip("fhir.resources.R4B.bundle")
 r4b_document = pytest.importorskip("fhir.resources.R4B.documentreference")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medcode.engine.coder import Coder
+from medcode.engine.coding.coder import Coder
 from medcode.terminology import CodeSet
 
 GOLD = Path(__file__).parent / "gold"

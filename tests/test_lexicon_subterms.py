@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medcode.engine.coder import Coder
+from medcode.engine.coding.coder import Coder
 from medcode.terminology import CodeSet
 from medcode.terminology.lexicon import read_curated
 

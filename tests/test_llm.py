@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from medcode.engine.llm import (
+from medcode.engine.coding.llm import (
     Ambiguity,
     Candidate,
     Choice,
@@ -573,7 +573,7 @@ def test_the_bench_scores_the_model_s_choices(ask, codeset: CodeSet) -> None:
 def test_the_bench_fails_clearly_when_the_coder_marks_no_ambiguity(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import medcode.engine.coder
+    import medcode.engine.coding.coder
 
     (tmp_path / "text_files_en").mkdir()
     (tmp_path / "text_files_en" / "doc-1.txt").write_text(NOTE)
@@ -586,7 +586,7 @@ def test_the_bench_fails_clearly_when_the_coder_marks_no_ambiguity(
         def code_traced(self, text: str, **kwargs: Any) -> tuple[CodingResult, None]:
             return coded_note(ckd_code(({"step": "match"},))), None
 
-    monkeypatch.setattr(medcode.engine.coder, "Coder", Plain)
+    monkeypatch.setattr(medcode.engine.coding.coder, "Coder", Plain)
     output = tmp_path / "out.json"
     assert bench_llm.main(["--codiesp", str(tmp_path), "--json", str(output)]) == 1
     assert capsys.readouterr().err == (
@@ -604,14 +604,14 @@ def test_the_bench_fails_clearly_when_the_coder_marks_no_ambiguity(
 
 @pytest.fixture(scope="module")
 def coder_parts():
-    from medcode.engine.coder import Coder
+    from medcode.engine.coding.coder import Coder
 
     coder = Coder()
     return coder, coder.codeset, coder.walker
 
 
 def coder_with(coder_parts, chooser: LLMChooser | None):
-    from medcode.engine.ambiguity import AmbiguityResolver
+    from medcode.engine.coding.ambiguity import AmbiguityResolver
 
     coder, codeset, walker = coder_parts
     coder.ambiguity = AmbiguityResolver(codeset, walker, chooser)

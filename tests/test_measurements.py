@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from medcode.engine.coder import Coder
-from medcode.engine.pipeline.measurements import bmi_code, gestation_code
+from medcode.engine.coding.coder import Coder
+from medcode.engine.reading.measurements import bmi_code, gestation_code
 from medcode.terminology import CodeSet
 
 

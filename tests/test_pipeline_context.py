@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medcode.engine.coder import Coder
+from medcode.engine.coding.coder import Coder
 from medcode.terminology import CodeSet
 
 
@@ -202,7 +202,7 @@ def test_each_context_literal_has_one_rule() -> None:
     # of two rules matching the same words medspaCy keeps one, and which is not defined
     from collections import Counter
 
-    from medcode.engine.pipeline import context_rules
+    from medcode.engine.reading import context_rules
 
     counts = Counter(rule.literal.lower() for rule in context_rules())
     assert [literal for literal, n in counts.items() if n > 1] == []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medcode.engine.cli import main
+from medcode.engine.interfaces.cli import main
 from medcode.terminology import CodeSet
 from medcode.terminology.cache import load_lexicon, package_version
 
@@ -44,7 +44,7 @@ def notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # One interpreter writes the JSON Lines, a form feed line, then the HTML page.
 BOTH_FORMATS = """
 import sys
-from medcode.engine.cli import main
+from medcode.engine.interfaces.cli import main
 main(["code", sys.argv[1], "--format", "json"])
 print("\\f")
 main(["code", sys.argv[1], "--format", "html"])
@@ -234,7 +234,7 @@ def test_missing_result_or_note_exit_2(
 
 
 def test_an_llm_answer_from_the_cache_is_no_difference() -> None:
-    from medcode.engine.replay import compare
+    from medcode.engine.audit.replay import compare
 
     def result(cached: bool) -> dict:
         step = {"step": "llm", "model": "m", "prompt_sha256": "0" * 64, "status": "chosen"}

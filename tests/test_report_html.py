@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from medcode.engine.cli import main
-from medcode.engine.report_html import CODED_COLOUR, highlight, render_document, render_page
+from medcode.engine.audit.report_html import CODED_COLOUR, highlight, render_document, render_page
+from medcode.engine.interfaces.cli import main
 from medcode.engine.result import CodedCode, CodingResult, Evidence, ExcludedCode, Query
 
 TEXT = 'No <script>alert("x")</script> & pneumonia.\nFever.'

@@ -357,7 +357,7 @@ def test_add_supported_asks_when_nothing_supports_the_code(codeset: CodeSet) -> 
 
 
 def test_the_shipped_rule_tests_pass_with_full_coverage(codeset: CodeSet) -> None:
-    from medcode.engine.coder import Coder
+    from medcode.engine.coding.coder import Coder
 
     coder = Coder()
 

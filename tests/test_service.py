@@ -25,10 +25,10 @@ uvicorn = pytest.importorskip("uvicorn")
 
 import jsonschema  # noqa: E402
 
-from medcode.engine import coder as coder_module  # noqa: E402
-from medcode.engine.cli import main  # noqa: E402
-from medcode.engine.coder import Coder  # noqa: E402
-from medcode.engine.service import Engine, Limits, create_app  # noqa: E402
+from medcode.engine.coding import coder as coder_module  # noqa: E402
+from medcode.engine.coding.coder import Coder  # noqa: E402
+from medcode.engine.interfaces.cli import main  # noqa: E402
+from medcode.engine.interfaces.service import Engine, Limits, create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "docs" / "openapi.json"
@@ -483,7 +483,7 @@ def test_medcode_serve_runs_and_stops_on_sigterm() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    command = [sys.executable, "-m", "medcode.engine.cli", "serve", "--port", str(free)]
+    command = [sys.executable, "-m", "medcode.engine.interfaces.cli", "serve", "--port", str(free)]
     server = subprocess.Popen(
         [*command, "--max-body-bytes", "100", "--log-level", "warning"],
         stdout=subprocess.PIPE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medcode.engine.specificity import SpecificityWalker
+from medcode.engine.coding.specificity import SpecificityWalker
 from medcode.terminology import CodeSet
 from medcode.terminology.lexicon import normalize_tokens
 

@@ -24,9 +24,9 @@ from bench_tasks import (
     words,
 )
 
-from medcode.engine.coder import Coder
+from medcode.engine.coding.coder import Coder
+from medcode.engine.coding.search import Searcher
 from medcode.engine.result import CodingResult
-from medcode.engine.search import Searcher
 from medcode.terminology import CodeSet, NodeKind, NoteKind
 
 Item = tuple[str, frozenset[str]]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from bench_tasks import Micro, category, sample
 
-from medcode.engine.llm import (
+from medcode.engine.coding.llm import (
     Ambiguity,
     LLMChooser,
     LLMConfig,
@@ -39,7 +39,7 @@ from medcode.engine.llm import (
 from medcode.engine.result import CodingResult, Evidence
 
 if TYPE_CHECKING:
-    from medcode.engine.coder import Coder
+    from medcode.engine.coding.coder import Coder
 
 ROOT = Path(__file__).resolve().parents[1]
 CODIESP = ROOT.parent / "shared" / "data" / "codiesp-train"
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_accuracy import read_codiesp
 
-    from medcode.engine.coder import Coder
+    from medcode.engine.coding.coder import Coder
 
     docs = read_codiesp(args.codiesp)
     chosen = sample(list(docs), args.limit, SEED)

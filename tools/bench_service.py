@@ -77,7 +77,14 @@ class Server:
 
     def __init__(self, workers: int):
         self.port = free_port()
-        command = [sys.executable, "-m", "medcode.engine.cli", "serve", "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "medcode.engine.interfaces.cli",
+            "serve",
+            "--port",
+            str(self.port),
+        ]
         self.process = subprocess.Popen(
             [*command, "--workers", str(workers), "--log-level", "warning"],
             stdout=subprocess.DEVNULL,
@@ -200,7 +207,15 @@ def batch(workers: int, folder: Path, documents: int) -> dict[str, Any]:
     workers' start-up, a Coder load each, is the difference)."""
     out = folder.parent / f"out-{workers}.jsonl"
     out.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "medcode.engine.cli", "batch", str(folder), "-o", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "medcode.engine.interfaces.cli",
+        "batch",
+        str(folder),
+        "-o",
+        str(out),
+    ]
     started = time.perf_counter()
     run = subprocess.Popen(
         [*command, "--workers", str(workers), "--no-progress"], stderr=subprocess.PIPE

@@ -83,7 +83,11 @@ def _terminology() -> dict:
 def medcode_command() -> list[str]:
     """The installed `medcode` console script beside this interpreter (else `python -m`)."""
     script = Path(sys.executable).with_name("medcode")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "medcode.engine.cli"]
+    return (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-m", "medcode.engine.interfaces.cli"]
+    )
 
 
 # Runs a command and prints [exit status, seconds, peak RSS KiB]. A small process of its own
@@ -151,7 +155,7 @@ def medcode_one_process(notes: Sequence[str]) -> dict:
 
 def _medcode_one_process(notes: list[str]) -> dict:
     start = time.perf_counter()
-    from medcode.engine.coder import Coder
+    from medcode.engine.coding.coder import Coder
 
     coder = Coder()
     load = time.perf_counter() - start
@@ -168,7 +172,7 @@ _WORKER: dict[str, Any] = {}  # one Coder per pool worker, built by the initiali
 
 
 def _init_worker() -> None:
-    from medcode.engine.coder import Coder
+    from medcode.engine.coding.coder import Coder
 
     _WORKER["coder"] = Coder()
 

@@ -35,6 +35,17 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def shipped_digest() -> str:
+    """sha256 over the shipped rule packs and their tables (the policy and history-code YAML),
+    recorded in every result as the rules version."""
+    digest = hashlib.sha256()
+    for path in sorted(RULES_DIR.rglob("*")):
+        if path.is_file() and path.suffix in (".yaml", ".rules"):
+            digest.update(path.relative_to(RULES_DIR).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class RuleBook:
     packs: tuple[RulePack, ...]
@@ -59,4 +70,11 @@ class RuleBook:
         return {d.name: d for p in self.packs for d in p.definitions}
 
 
-__all__ = ["RULES_DIR", "RuleBook", "RuleSyntaxError", "display_path", "rule_files"]
+__all__ = [
+    "RULES_DIR",
+    "RuleBook",
+    "RuleSyntaxError",
+    "display_path",
+    "rule_files",
+    "shipped_digest",
+]

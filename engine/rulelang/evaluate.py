@@ -5,6 +5,10 @@ never matters; passes repeat until one changes nothing. A rule fires at most onc
 combination of codes its ?names bind. A cap on firings stops rules that would undo each other
 forever, with an edit that says so. Edits about codes that a later rule removed or replaced
 are withdrawn at the end.
+
+One module, longer than most: the matcher, the set resolution and the actions share the
+state of one evaluation (bindings, snapshots, firing counts) and its caches, which are the
+speed of the rule engine (docs/BENCHMARKS.md section 6); split, they would pass it all around.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from medcode.engine.result import Edit
 from medcode.terminology import NoteKind, validate_code
 
-from ..result import Edit
 from .model import (
     Add,
     AddSupported,

@@ -11,10 +11,10 @@ import yaml
 
 from medcode.terminology import CodeSet
 
-from ..policy import SETTINGS
 from .book import display_path, rule_files
 from .evaluate import _PLACEHOLDER, MESSAGE_FIELDS
 from .model import (
+    SETTINGS,
     Add,
     AddSupported,
     Ask,
@@ -55,7 +55,7 @@ class Finding:
 def section_names() -> frozenset[str]:
     """The section categories of the pipeline (read as a file: importing the pipeline package
     would load spaCy, which rule checks do not need)."""
-    sections = Path(__file__).resolve().parent.parent / "pipeline" / "sections.yaml"
+    sections = Path(__file__).resolve().parent.parent / "reading" / "sections.yaml"
     return frozenset(yaml.safe_load(sections.read_text(encoding="utf-8")))
 
 

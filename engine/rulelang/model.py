@@ -61,6 +61,8 @@ SetExpr = tuple[SetTerm, ...]
 
 # -- conditions ----------------------------------------------------------------------------
 
+# The care settings a rule tests (`setting is outpatient`) and an encounter is coded in.
+SETTINGS = ("inpatient", "outpatient")
 ATTRIBUTES = ("assertion", "section", "source")
 FLAGS = ("billable", "header", "manifestation", "unspecified", "first")
 

@@ -1,5 +1,5 @@
 """Concept matching: the longest lexicon term at each position, never inside a section header,
-and the measurements a note writes as values (engine/pipeline/measurements.py)."""
+and the measurements a note writes as values (measurements.py)."""
 
 import re
 

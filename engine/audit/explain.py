@@ -16,12 +16,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from medcode.engine.coding.search import Searcher
+from medcode.engine.reading.words import content_words
+from medcode.engine.result import CodingResult
 from medcode.terminology import CodeSet
 from medcode.terminology.lexicon import Lexicon, normalize_tokens
-
-from .result import CodingResult
-from .search import Searcher
-from .specificity import content_words
 
 # Trace fields that name a code or node.
 CODE_FIELDS = ("node", "from", "to", "into", "before", "after")

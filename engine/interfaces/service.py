@@ -1,7 +1,7 @@
 """The REST service behind `medcode serve` (docs/SERVICE.md; the spec is docs/openapi.json).
 
 Every /v1 endpoint answers with the JSON of the matching command (`medcode code --format json`,
-`search`, `check`, `validate`, `explain`); FHIR R4 in and out at /fhir/r4/$code (engine/fhir.py).
+`search`, `check`, `validate`, `explain`); FHIR R4 in and out at /fhir/r4/$code (fhir.py).
 
 One engine per process, loaded at start-up and shared by every request. Calls into it are
 serialised by one lock: spaCy does not promise that a pipeline may run in several threads at
@@ -32,16 +32,27 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from medcode.engine.coding.coder import Coder, InputError
 from medcode.terminology import normalize_code, validate_code
 from medcode.terminology.cache import package_version
 
-from .coder import Coder, InputError
 from .fhir import FhirInputError, read_notes, recorded_now, to_bundle
+from .service_schemas import (
+    CHECK_RESULT,
+    CODE_RESULT,
+    EXPLAIN_RESULT,
+    FHIR_BUNDLE,
+    FHIR_INPUT,
+    FHIR_JSON,
+    HEALTH,
+    SEARCH_RESULT,
+    VALIDATE_RESULT,
+    answers,
+)
 
 MAX_BODY_BYTES = 2_000_000
 MAX_CODES = 200
 MAX_SEARCH_RESULTS = 100
-FHIR_JSON = "application/fhir+json"
 LOG = logging.getLogger("medcode.service")
 
 Setting = Literal["inpatient", "outpatient"]
@@ -113,7 +124,7 @@ class Engine:
     """The loaded engine shared by all requests; `run` serialises calls into it."""
 
     def __init__(self, coder: Coder):
-        from .search import Searcher
+        from medcode.engine.coding.search import Searcher
 
         self.coder = coder
         self.searcher = Searcher(coder.codeset, coder.lexicon, coder.walker)
@@ -137,7 +148,7 @@ class Engine:
         return {"query": request.phrase, "candidates": [c.to_json() for c in found]}
 
     def check(self, request: CheckRequest) -> dict[str, Any]:
-        from .rule_commands import check_codes
+        from medcode.engine.rulelang.check import check_codes
 
         codeset, rules = self.coder.codeset, self.coder.rules
         report = self.run(
@@ -152,7 +163,7 @@ class Engine:
         return self.run(lambda: [validate_code(codeset, c).to_json() for c in request.codes])
 
     def explain(self, request: ExplainRequest) -> dict[str, Any]:
-        from .explain import explain
+        from medcode.engine.audit.explain import explain
 
         coder = self.coder
         node = coder.codeset.get(request.code)
@@ -179,184 +190,6 @@ class Engine:
 
 
 # -- response schemas (OpenAPI): the keys of the CLI's JSON; docs/schema/ has the full ones ---
-
-_STRINGS = {"type": "array", "items": {"type": "string"}}
-_EVIDENCE = {
-    "type": "object",
-    "required": ["start", "end", "text", "section", "assertion"],
-    "properties": {
-        "start": {"type": "integer"},
-        "end": {"type": "integer"},
-        "text": {"type": "string"},
-        "section": {"type": ["string", "null"]},
-        "assertion": {"type": "string"},
-    },
-}
-_EDIT = {
-    "type": "object",
-    "required": ["rule", "severity", "codes", "message", "source"],
-    "properties": {
-        "rule": {"type": "string"},
-        "severity": {"enum": ["error", "warning", "info"]},
-        "codes": _STRINGS,
-        "message": {"type": "string"},
-        "source": {"type": "string"},
-    },
-}
-_CODE_RESULT = {
-    "type": "object",
-    "description": "`medcode code --format json` (docs/schema/code-result.schema.json).",
-    "required": [
-        "document",
-        "fy",
-        "setting",
-        "codes",
-        "excluded",
-        "edits",
-        "queries",
-        "versions",
-        "input",
-    ],
-    "properties": {
-        "document": {"type": "string"},
-        "fy": {"type": "integer"},
-        "setting": {"enum": ["inpatient", "outpatient"]},
-        "codes": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["code", "description", "sequence", "confidence", "evidence", "trace"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "description": {"type": "string"},
-                    "sequence": {"type": "integer", "minimum": 1},
-                    "confidence": {"enum": ["high", "medium", "low"]},
-                    "evidence": {"type": "array", "items": _EVIDENCE},
-                    "trace": {"type": "array", "items": {"type": "object"}},
-                },
-            },
-        },
-        "excluded": {"type": "array", "items": {"type": "object"}},
-        "edits": {"type": "array", "items": _EDIT},
-        "queries": {"type": "array", "items": {"type": "object"}},
-        "versions": {
-            "type": "object",
-            "required": ["engine", "code_set", "rules"],
-            "properties": {k: {"type": "string"} for k in ("engine", "code_set", "rules")},
-        },
-        "input": {
-            "type": "object",
-            "required": ["sha256", "chars"],
-            "properties": {"sha256": {"type": "string"}, "chars": {"type": "integer"}},
-        },
-    },
-}
-_SEARCH_RESULT = {
-    "type": "object",
-    "required": ["query", "candidates"],
-    "properties": {
-        "query": {"type": "string"},
-        "candidates": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["code", "description", "score", "matched"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "description": {"type": "string"},
-                    "score": {"type": "number"},
-                    "matched": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-_CHECK_RESULT = {
-    "type": "object",
-    "description": "`medcode check --format json` (docs/schema/check-result.schema.json).",
-    "required": ["codes", "edits", "given", "trace"],
-    "properties": {
-        "codes": _STRINGS,
-        "edits": {"type": "array", "items": _EDIT},
-        "given": _STRINGS,
-        "trace": {"type": "array", "items": {"type": "object"}},
-    },
-}
-_VALIDATE_RESULT = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "required": ["code", "valid", "billable", "description", "suggestions"],
-        "properties": {
-            "code": {"type": "string"},
-            "valid": {"type": "boolean"},
-            "billable": {"type": "boolean"},
-            "description": {"type": "string"},
-            "suggestions": _STRINGS,
-        },
-    },
-}
-_EXPLAIN_RESULT = {
-    "type": "object",
-    "description": "`medcode explain --format json`.",
-    "required": ["code", "description", "billable", "status", "document", "setting"],
-    "properties": {
-        "code": {"type": "string"},
-        "description": {"type": "string"},
-        "billable": {"type": "boolean"},
-        "status": {"enum": ["coded", "excluded", "not a candidate"]},
-        "document": {"type": "string"},
-        "setting": {"enum": ["inpatient", "outpatient"]},
-    },
-}
-_HEALTH = {
-    "type": "object",
-    "required": ["status", "versions"],
-    "properties": {"status": {"const": "ok"}, "versions": {"type": "object"}},
-}
-_ERROR = {
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string", "description": "A stable kind: invalid_request, ..."},
-        "message": {"type": "string", "description": "One line, for people."},
-        "errors": {
-            "type": "array",
-            "description": "For invalid_request: each field that failed and why.",
-            "items": {"type": "object"},
-        },
-    },
-}
-_FHIR_BUNDLE = {
-    "type": "object",
-    "description": "A FHIR R4 Bundle (type collection) of Condition resources and Provenance.",
-    "required": ["resourceType", "type", "entry"],
-    "properties": {"resourceType": {"const": "Bundle"}, "type": {"const": "collection"}},
-}
-_FHIR_INPUT = {
-    "type": "object",
-    "description": "A DocumentReference, or a Bundle of them (text/plain attachment, base64 data).",
-    "required": ["resourceType"],
-    "properties": {"resourceType": {"enum": ["DocumentReference", "Bundle"]}},
-}
-_OPERATION_OUTCOME = {
-    "type": "object",
-    "required": ["resourceType", "issue"],
-    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
-}
-
-
-def _answers(schema: dict[str, Any], media: str = "application/json") -> dict[int | str, Any]:
-    error = _OPERATION_OUTCOME if media == FHIR_JSON else _ERROR
-    answers: dict[int | str, Any] = {200: {"content": {media: {"schema": schema}}}}
-    for status, why in (
-        (400, "malformed JSON"),
-        (413, "body over the size limit"),
-        (415, "body not JSON"),
-        (422, "a request the engine cannot take"),
-    ):
-        answers[status] = {"description": why, "content": {media: {"schema": error}}}
-    return answers
 
 
 class FhirResponse(JSONResponse):
@@ -403,33 +236,33 @@ def create_app(
             raise ServiceError(503, "not_ready", "the engine is not loaded")
         return loaded
 
-    @app.get("/healthz", responses={200: {"content": {"application/json": {"schema": _HEALTH}}}})
+    @app.get("/healthz", responses={200: {"content": {"application/json": {"schema": HEALTH}}}})
     async def healthz(request: Request) -> JSONResponse:
         """Liveness and the versions every answer is made with."""
         return JSONResponse({"status": "ok", "versions": current(request).versions})
 
-    @app.post("/v1/code", responses=_answers(_CODE_RESULT))
+    @app.post("/v1/code", responses=answers(CODE_RESULT))
     def code(body: CodeRequest, request: Request) -> JSONResponse:
         """Code one note: the JSON of `medcode code --format json`."""
         return JSONResponse(current(request).code(body))
 
-    @app.post("/v1/search", responses=_answers(_SEARCH_RESULT))
+    @app.post("/v1/search", responses=answers(SEARCH_RESULT))
     def search(body: SearchRequest, request: Request) -> JSONResponse:
         """Ranked candidate codes for a phrase: `medcode search --format json`."""
         return JSONResponse(current(request).search(body))
 
-    @app.post("/v1/check", responses=_answers(_CHECK_RESULT))
+    @app.post("/v1/check", responses=answers(CHECK_RESULT))
     def check(body: CheckRequest, request: Request) -> JSONResponse:
         """Rule edits on a set of codes: `medcode check --format json` (200 even with error
         edits: they are findings about the codes, not a failed request)."""
         return JSONResponse(current(request).check(body))
 
-    @app.post("/v1/validate", responses=_answers(_VALIDATE_RESULT))
+    @app.post("/v1/validate", responses=answers(VALIDATE_RESULT))
     def validate(body: ValidateRequest, request: Request) -> JSONResponse:
         """Valid? billable? description, suggestions: `medcode validate --format json`."""
         return JSONResponse(current(request).validate(body))
 
-    @app.post("/v1/explain", responses=_answers(_EXPLAIN_RESULT))
+    @app.post("/v1/explain", responses=answers(EXPLAIN_RESULT))
     def explain(body: ExplainRequest, request: Request) -> JSONResponse:
         """Why a code was or was not reported for a note: `medcode explain --format json`."""
         return JSONResponse(current(request).explain(body))
@@ -437,10 +270,10 @@ def create_app(
     @app.post(
         "/fhir/r4/$code",
         response_class=FhirResponse,
-        responses=_answers(_FHIR_BUNDLE, FHIR_JSON),
+        responses=answers(FHIR_BUNDLE, FHIR_JSON),
         openapi_extra={
             "requestBody": {
-                "content": {m: {"schema": _FHIR_INPUT} for m in (FHIR_JSON, "application/json")}
+                "content": {m: {"schema": FHIR_INPUT} for m in (FHIR_JSON, "application/json")}
             }
         },
     )
@@ -448,7 +281,7 @@ def create_app(
         request: Request,
         resource: Annotated[
             dict[str, Any],
-            Body(description=_FHIR_INPUT["description"]),
+            Body(description=FHIR_INPUT["description"]),
         ],
         setting: Annotated[Setting, Query()] = "inpatient",
     ) -> JSONResponse:

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 
+from medcode.engine.coding.llm import LLMConfigError
 from medcode.terminology import TerminologyError
 from medcode.terminology.cache import package_version
 
-from .llm import LLMConfigError
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad usage or unreadable input: one line on stderr, exit status 2."""
+from .console import EXIT_OK, EXIT_USAGE, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,11 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     sys.stdout.flush()
     return status
-
-
-def print_json(value: object) -> None:
-    """One JSON document per line, keys in the order of the contract."""
-    print(json.dumps(value, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..result import Edit
+from medcode.engine.result import Edit
 
 if TYPE_CHECKING:
     from medcode.terminology import CodeSet

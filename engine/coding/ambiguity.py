@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from medcode.engine.result import Edit
 from medcode.terminology import CodeSet
 
 from .llm import Ambiguity, LLMChooser, LLMConfig, candidates_from_codeset, review_edit
-from .result import Edit
 from .specificity import SpecificityWalker
 
 MAX_CANDIDATES = 12

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Set
+from collections.abc import Set
 from dataclasses import dataclass
 
+from medcode.engine.reading.words import (
+    FILLER,
+    PARENS,
+    READS_AS,
+    REGION_WORDS,
+    content_words,
+    one_word_phrases,
+)
 from medcode.terminology import CodeSet, NoteKind
 from medcode.terminology.lexicon import normalize_tokens
 
-# Words that carry no distinction between sibling codes ("diabetic" qualifies every diabetes
-# complication title; the complication's own word makes the distinction).
-_FILLER = frozenset(
-    {"of", "the", "and", "or", "in", "on", "a", "an", "to", "for", "by", "as", "at", "is", "be"}
-    | {"with", "due", "diabetic"}
-)
 # Words of the fallback child a coder picks when the note says nothing more.
 _DEFAULT_WORDS = frozenset(
     {"unspecified", "without", "complication", "nos", "site", "organism", "uncomplicated"}
 )
-_PARENS = re.compile(r"\([^()]*\)")
 # Phrases of a title that name the default, not a distinction: "not specified as recurrent",
 # "not intractable", "not elsewhere classified". They read as "unspecified".
 _DEFAULT_PHRASES = re.compile(
@@ -58,44 +59,6 @@ _AXIS_WORDS = frozenset().union(*(words for _, words in AXES))
 _SIDES = frozenset({"right", "left", "bilateral"})
 # Where the clause of a title's "without" ends.
 _CLAUSE_END = re.compile(r",|\b(?:of|with|in|due|at|on|following|involving|complicating)\b")
-# Phrases read as one word, in titles and in the words a concept lends: a region the Tabular
-# names ("Cellulitis of left lower limb"), which a note's site word also reads as ("upper arm"
-# is no upper limb); a trimester or a diabetes type ("third" alone is a degree of laceration,
-# "1" alone a stage or a class).
-_ONE_WORD = {
-    "lower limb": "lower_limb",
-    "upper limb": "upper_limb",
-    "large intestine": "large_intestine",
-    "first trimester": "first_trimester",
-    "second trimester": "second_trimester",
-    "third trimester": "third_trimester",
-    "type 1": "type_1",
-    "type 2": "type_2",
-}
-_LOWER_LIMB = ("foot", "ankle", "heel", "leg", "knee", "thigh", "shin", "calf")
-_UPPER_LIMB = ("hand", "wrist", "forearm", "elbow", "arm", "shoulder")
-_REGION_WORDS = frozenset({"lower_limb", "upper_limb", "large_intestine"})
-_READS_AS = {
-    **dict.fromkeys(_LOWER_LIMB, ("lower_limb",)),
-    **dict.fromkeys(_UPPER_LIMB, ("upper_limb",)),
-    **dict.fromkeys(("colon", "sigmoid", "cecum", "colonic"), ("large_intestine",)),
-    "both": ("bilateral",),
-    # the Tabular says hemorrhage where notes say bleeding ("ulcer with active bleeding")
-    "bleeding": ("hemorrhage",),
-    "bleed": ("hemorrhage",),
-}
-
-
-def _phrases(text: str) -> set[str]:
-    """The one-word forms of the phrases of _ONE_WORD that a text has ("third_trimester")."""
-    lower = " ".join(normalize_tokens(text))
-    return {word for phrase, word in _ONE_WORD.items() if phrase in lower}
-
-
-def read_as(words: Iterable[str]) -> set[str]:
-    """The note's words with what they also read as (see _READS_AS)."""
-    words = set(words)
-    return words.union(*(_READS_AS.get(w, ()) for w in words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +80,6 @@ class Specific:
     missing: tuple[str, ...]
 
 
-def content_words(title: str) -> frozenset[str]:
-    """A title's distinguishing words: no parenthesised modifiers, no filler words."""
-    return frozenset(normalize_tokens(_PARENS.sub(" ", title))) - _FILLER
-
-
 class SpecificityWalker:
     """Chooses, level by level, the child whose subtree the note's words support best."""
 
@@ -141,7 +99,7 @@ class SpecificityWalker:
             additional = self.codeset.reference_targets(key, NoteKind.USE_ADDITIONAL_CODE)
             words = self._words[key] = (
                 content_words(title)
-                | _phrases(title)
+                | one_word_phrases(title)
                 | {code_word(target) for target, _ in additional}
             )
         return words
@@ -152,7 +110,7 @@ class SpecificityWalker:
         count = self._with.get(key)
         if count is None:
             title = _DEFAULT_PHRASES.sub(" unspecified ", self.codeset.node(key).title)
-            count = self._with[key] = normalize_tokens(_PARENS.sub(" ", title)).count("with")
+            count = self._with[key] = normalize_tokens(PARENS.sub(" ", title)).count("with")
         return count
 
     def denied(self, key: str) -> frozenset[str]:
@@ -163,9 +121,9 @@ class SpecificityWalker:
         the wrong one."""
         denied = self._without.get(key)
         if denied is None:
-            title = _PARENS.sub(" ", self.codeset.node(key).title).lower()
+            title = PARENS.sub(" ", self.codeset.node(key).title).lower()
             clauses = [_CLAUSE_END.split(part)[0] for part in title.split(" without ")[1:]]
-            denied = frozenset(normalize_tokens(" ".join(clauses))) - _NO_SUPPORT - _FILLER
+            denied = frozenset(normalize_tokens(" ".join(clauses))) - _NO_SUPPORT - FILLER
             self._without[key] = denied
         return denied
 
@@ -208,7 +166,12 @@ class SpecificityWalker:
         lent = self._lent.get((key, text))
         if lent is None:
             title = self.codeset.node(key).title
-            words = content_words(title) | content_words(text) | _phrases(title) | _phrases(text)
+            words = (
+                content_words(title)
+                | content_words(text)
+                | one_word_phrases(title)
+                | one_word_phrases(text)
+            )
             lent = frozenset(
                 w for w in words - _NOT_LENT if "_" in w or not any(c.isdigit() for c in w)
             )
@@ -216,6 +179,11 @@ class SpecificityWalker:
                 self._lent.clear()
             self._lent[key, text] = lent
         return lent
+
+    def lent_words(self, key: str, text: str) -> frozenset[str]:
+        """What a concept of the sentence, coded `key` and written `text`, lends the walk of
+        another: its words and its codes."""
+        return self.concept_words(key, text) | self.code_words(key)
 
     def code_words(self, key: str) -> frozenset[str]:
         """The context words of a concept coded in the sentence: its node and ancestors."""
@@ -244,8 +212,8 @@ class SpecificityWalker:
         else:
             # a region the sentence names that the code reached lacks, unless it names the
             # site itself ("juvenile osteochondrosis, right hand" is no upper limb code)
-            sites = {w for w in context if w in _READS_AS}
-            wanted = set() if sites & words else (context & _REGION_WORDS) - words
+            sites = {w for w in context if w in READS_AS}
+            wanted = set() if sites & words else (context & REGION_WORDS) - words
             if not wanted:
                 return specific
             starts = [a for a in reversed(self.codeset.ancestors(key)) if ":" not in a]

@@ -152,7 +152,7 @@ def resume(out: Path) -> tuple[set[str], int, int]:
 @cache
 def _coder(tabular: str | None) -> Any:
     """This process's Coder, loaded once (in each worker, at start-up)."""
-    from .coder import Coder
+    from medcode.engine.coding.coder import Coder
 
     return Coder(tabular)
 
@@ -165,7 +165,7 @@ def _start_worker(tabular: str | None) -> None:
 def code_task(task: Task, tabular: str | None) -> tuple[str, bool]:
     """One document -> (its output line, failed?): a result, or an error line; never an
     exception."""
-    from .coder import InputError
+    from medcode.engine.coding.coder import InputError
 
     try:
         if task.text is not None:

@@ -1,5 +1,9 @@
-"""The medspaCy pipeline: sentences, sections, concepts, ConText.
+"""Reading: a note's text -> the mentions of conditions in it.
 
+Takes text; gives spaCy `Doc`s whose entities are lexicon concepts with their section and
+ConText modifiers (negated, uncertain, historical, hypothetical, family), and from them
+`Mention`s (mentions.py) with an assertion and the words of their sentence. The medspaCy
+pipeline: sentences, sections, concepts, measurements (BMI, weeks of gestation), ConText.
 Each stage is a spaCy component, so users can add them to their own pipeline:
 `nlp.add_pipe("medcode_sentences")`, `nlp.add_pipe("medcode_sections")`,
 `nlp.add_pipe("medcode_concepts")`, `nlp.add_pipe("medcode_context")`.

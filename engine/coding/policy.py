@@ -6,14 +6,12 @@ from dataclasses import dataclass
 
 import yaml
 
+from medcode.engine.rulelang.book import RULES_DIR
 from medcode.terminology import CodeSet
 from medcode.terminology.coderefs import parse_references
 
-from .rulelang.book import RULES_DIR
-
 POLICY_FILE = RULES_DIR / "assertion_policy.yaml"
 HISTORY_FILE = RULES_DIR / "history_codes.yaml"
-SETTINGS = ("inpatient", "outpatient")
 
 
 @dataclass(frozen=True, slots=True)

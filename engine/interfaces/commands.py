@@ -6,7 +6,7 @@ import argparse
 
 from medcode.terminology import CodeSet, NodeKind, load_codeset, validate_code
 
-from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
+from .console import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
 
 
 def _codeset(args: argparse.Namespace) -> CodeSet:
@@ -14,7 +14,8 @@ def _codeset(args: argparse.Namespace) -> CodeSet:
 
 
 def code(args: argparse.Namespace) -> int:
-    from .coder import Coder, InputError
+    from medcode.engine.coding.coder import Coder, InputError
+
     from .inputs import UnreadableInput, read_notes
 
     if getattr(args, "fhir", None) is not None:
@@ -36,14 +37,14 @@ def code(args: argparse.Namespace) -> int:
     except (UnreadableInput, InputError) as exc:
         raise UsageError(str(exc)) from exc
     if args.format == "html":
-        from .report_html import render_page
+        from medcode.engine.audit.report_html import render_page
 
         print(render_page(pages), end="")
     return EXIT_OK
 
 
 def _html_document(coder, result, text: str, number: int) -> str:
-    from .report_html import render_document
+    from medcode.engine.audit.report_html import render_document
 
     def describe(code: str) -> str | None:
         node = coder.codeset.get(code)
@@ -77,10 +78,9 @@ def _step_text(step: dict) -> str:
 
 
 def search(args: argparse.Namespace) -> int:
+    from medcode.engine.coding.search import Searcher
+    from medcode.engine.coding.specificity import SpecificityWalker
     from medcode.terminology.cache import load_lexicon
-
-    from .search import Searcher
-    from .specificity import SpecificityWalker
 
     codeset = _codeset(args)
     searcher = Searcher(codeset, load_lexicon(codeset), SpecificityWalker(codeset))
@@ -166,9 +166,16 @@ def terminology_info(args: argparse.Namespace) -> int:
 
 def replay(args: argparse.Namespace) -> int:
     """Re-code the note of each recorded result; exit 1 when anything differs."""
-    from .coder import Coder, InputError
+    from medcode.engine.audit.replay import (
+        ReplayError,
+        compare,
+        load_results,
+        note_path,
+        verify_input,
+    )
+    from medcode.engine.coding.coder import Coder, InputError
+
     from .inputs import UnreadableInput
-    from .replay import ReplayError, compare, load_results, note_path, verify_input
 
     try:
         recorded = load_results(args.result)
@@ -209,13 +216,13 @@ def replay(args: argparse.Namespace) -> int:
 
 def explain(args: argparse.Namespace) -> int:
     """Why one code was, or was not, reported for a note."""
+    from medcode.engine.audit.explain import explain as explain_code
+    from medcode.engine.audit.explain import render_text as render_explanation
+    from medcode.engine.coding.coder import Coder, InputError
+    from medcode.engine.coding.search import Searcher
     from medcode.terminology import normalize_code
 
-    from .coder import Coder, InputError
-    from .explain import explain as explain_code
-    from .explain import render_text as render_explanation
     from .inputs import UnreadableInput
-    from .search import Searcher
 
     if (args.note is None) == (args.text is None):
         raise UsageError("medcode explain: give a NOTE path, - for stdin, or --text")
@@ -256,7 +263,8 @@ def code_fhir(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from .coder import Coder, InputError
+    from medcode.engine.coding.coder import Coder, InputError
+
     from .fhir import FhirInputError, read_notes, recorded_now, to_bundle
     from .inputs import UnreadableInput, decode_note
 
@@ -304,7 +312,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.tabular:
         os.environ["MEDCODE_TABULAR"] = args.tabular
     uvicorn.run(
-        "medcode.engine.service:app_from_environment",
+        "medcode.engine.interfaces.service:app_from_environment",
         factory=True,
         host=args.host,
         port=args.port,

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from medcode.engine.result import CodedCode, CodingResult, Evidence
+
 from .inputs import UnreadableInput, decode_note
-from .result import CodedCode, CodingResult, Evidence
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 EXTENSION = "https://medcode.invalid/fhir/StructureDefinition/"

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from medcode.terminology import CodeSet, load_codeset, normalize_code, validate_code
-
-from .cli import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
-from .result import Edit
-from .rulelang import (
+from medcode.engine.rulelang import (
     RULES_DIR,
-    Encounter,
-    Fact,
     InvalidRules,
-    Outcome,
     RuleBook,
     RuleEngine,
     RuleSyntaxError,
 )
+from medcode.engine.rulelang.check import check_codes
+from medcode.terminology import CodeSet, load_codeset
+
+from .console import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
 
 
 def _book(paths: list[str] | None) -> tuple[list[Path], RuleBook]:
@@ -33,47 +27,6 @@ def _book(paths: list[str] | None) -> tuple[list[Path], RuleBook]:
         raise UsageError(f"{exc} (run `medcode rules lint` for every problem)") from exc
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
-
-
-@dataclass(frozen=True, slots=True)
-class CheckReport:
-    """The rule packs on a list of codes: `to_json` is `medcode check --format json`."""
-
-    given: list[str]
-    encounter: Encounter
-    outcome: Outcome
-    edits: list[Edit]
-
-    @property
-    def has_errors(self) -> bool:
-        return any(e.severity == "error" for e in self.edits)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "codes": self.outcome.codes,
-            "edits": [e.to_json() for e in self.edits],
-            "given": self.given,  # additive: the codes as checked, normalised
-            "trace": self.outcome.firings,  # additive: every rule that acted
-        }
-
-
-def check_codes(
-    codeset: CodeSet,
-    engine: RuleEngine,
-    codes: Sequence[str],
-    setting: str = "inpatient",
-    age: int | None = None,
-    sex: str | None = None,
-) -> CheckReport:
-    """Claim-scrubber mode without I/O: codes as written by a user (`e119` is E11.9); codes
-    not in the code set become `unknown-code` error edits, first."""
-    given = [normalize_code(c) for c in codes]
-    unknown = [text for text, c in zip(codes, given, strict=True) if c not in codeset]
-    facts = [Fact(c, source="input") for c in dict.fromkeys(given) if c in codeset]
-    encounter = Encounter(facts, setting, age, sex)
-    outcome = engine.run(encounter)
-    edits = [_unknown(codeset, c) for c in unknown] + outcome.edits
-    return CheckReport(given, encounter, outcome, edits)
 
 
 def check(args: argparse.Namespace) -> int:
@@ -105,14 +58,8 @@ def _engine(codeset: CodeSet, book: RuleBook) -> RuleEngine:
         raise UsageError(str(exc)) from exc
 
 
-def _unknown(codeset: CodeSet, code: str) -> Edit:
-    validation = validate_code(codeset, code)
-    fy = codeset.provenance.fy
-    return Edit("unknown-code", "error", (code,), validation.message, f"FY{fy} code set")
-
-
 def rules_lint(args: argparse.Namespace) -> int:
-    from .rulelang.lint import lint
+    from medcode.engine.rulelang.lint import lint
 
     folders = [Path(p) for p in args.paths] if args.paths else [RULES_DIR]
     try:
@@ -130,7 +77,7 @@ def rules_lint(args: argparse.Namespace) -> int:
 
 
 def rules_test(args: argparse.Namespace) -> int:
-    from .rulelang.testing import RuleTestError, run_tests
+    from medcode.engine.rulelang.testing import RuleTestError, run_tests
 
     folders, book = _book(args.paths)
     codeset = load_codeset(args.tabular)
@@ -139,7 +86,7 @@ def rules_test(args: argparse.Namespace) -> int:
     def notes(text: str, setting: str):
         nonlocal coder
         if coder is None:
-            from .coder import Coder
+            from medcode.engine.coding.coder import Coder
 
             coder = Coder(args.tabular, rules=book)
         result, outcome = coder.code_traced(text, setting=setting)

@@ -13,7 +13,7 @@ from html import escape
 from itertools import pairwise
 from typing import Any
 
-from .result import CodingResult, Evidence
+from medcode.engine.result import CodingResult, Evidence
 
 # Colours are named once; tests and the headless-browser check look for them in the page.
 CODED_COLOUR = "#ffd54f"

@@ -1,0 +1,107 @@
+"""The rule packs' outcome -> the result: reported codes in sequence with their evidence,
+confidence and trace, excluded candidates with reasons, edits and provider queries."""
+
+from __future__ import annotations
+
+from medcode.engine.result import CodedCode, CodingResult, Edit, ExcludedCode, Query
+from medcode.engine.rulelang import Fact, Outcome
+from medcode.terminology import CodeSet
+
+from .assignment import Candidate
+from .encounter import CONCLUSION_SECTIONS
+
+
+def assemble(
+    codeset: CodeSet,
+    versions: dict[str, str],
+    document: str,
+    setting: str,
+    candidates: list[Candidate],
+    outcome: Outcome,
+    reviews: list[Edit],
+) -> CodingResult:
+    codes, queries = [], []
+    active = _merged(outcome.encounter.active)
+    for position, fact in enumerate(active, 1):
+        group = _group(fact)
+        evidence = tuple(c.mention.evidence() for c in group)
+        trace = (
+            *(group[0].trace if fact.handle else ()),
+            *fact.steps,
+            {"step": "sequence", "position": position},
+        )
+        confidence = _confidence(group) if fact.handle else "medium"
+        title = codeset.node(fact.code).title
+        codes.append(CodedCode(fact.code, title, position, confidence, evidence, trace))
+        first = group[0]
+        if fact.handle and fact.code == first.code and all(c.missing for c in group):
+            queries += [
+                Query(fact.code, m, _question(codeset, fact.code, m, first), evidence)
+                for m in first.missing
+            ]
+    for q in outcome.queries:
+        title = codeset.node(q.code).title
+        question = f"Please document the {q.missing} for {q.code} ({title})."
+        evidence = tuple(c.mention.evidence() for c in _group(q.fact))
+        queries.append(Query(q.code, q.missing, question, evidence))
+    reported = set(outcome.codes)
+    excluded: dict[tuple[str, str], list[tuple[Candidate, tuple]]] = {}
+    for c in candidates:
+        if c.action != "code" and c.code not in reported:
+            excluded.setdefault((c.code, c.reason), []).append((c, ()))
+    for fact in outcome.encounter.facts:
+        if not fact.active and fact.code not in reported:
+            for c in _group(fact):
+                excluded.setdefault((fact.code, fact.reason), []).append((c, fact.steps))
+    return CodingResult(
+        document,
+        codeset.provenance.fy,
+        setting,
+        tuple(codes),
+        tuple(
+            ExcludedCode(
+                code,
+                reason,
+                tuple(c.mention.evidence() for c, _ in group),
+                (*group[0][0].trace, *group[0][1]),
+            )
+            for (code, reason), group in excluded.items()
+        ),
+        edits=(*outcome.edits, *reviews),
+        queries=tuple(queries),
+        versions=versions,
+    )
+
+
+def _merged(facts: list[Fact]) -> list[Fact]:
+    """Facts reported under the same code (rules kept a negated mention) as one code."""
+    first: dict[str, Fact] = {}
+    for fact in facts:
+        if fact.code in first and fact.handle and first[fact.code].handle:
+            first[fact.code].handle = [*first[fact.code].handle, *fact.handle]
+        first.setdefault(fact.code, fact)
+    return list(first.values())
+
+
+def _group(fact: Fact) -> list[Candidate]:
+    """The candidates behind a fact; for a code a rule added, those of the codes it matched."""
+    if fact.handle:
+        return fact.handle
+    return [c for origin in fact.origin for c in _group(origin)]
+
+
+def _confidence(group: list[Candidate]) -> str:
+    """high: an exact term in a conclusion section, nothing left unspecified; medium: exact
+    term elsewhere; low: the code is an unspecified fallback (a query goes with it)."""
+    if all(c.missing for c in group):
+        return "low"
+    if any(c.mention.section in CONCLUSION_SECTIONS for c in group):
+        return "high"
+    return "medium"
+
+
+def _question(codeset: CodeSet, code: str, missing: str, candidate: Candidate) -> str:
+    return (
+        f"The note supports only {code} ({codeset.node(code).title}) for "
+        f'"{candidate.mention.text}". Please document the {missing}.'
+    )

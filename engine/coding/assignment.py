@@ -1,0 +1,128 @@
+"""Assignment: a mention -> its candidate code. The matched term's node, walked down to the most
+specific billable code the words support, then the assertion policy of the setting and the
+history-code table decide whether it is coded, excluded or becomes a history Z code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from medcode.engine.reading.measurements import ORIGIN as MEASUREMENT_ORIGIN
+from medcode.engine.reading.mentions import SECTION_ASSERTIONS, Mention
+
+from .policy import AssertionPolicy
+from .specificity import SpecificityWalker
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A mention's code and what became of it (`action` "code" or "exclude", and why)."""
+
+    code: str
+    mention: Mention
+    trace: list[dict[str, Any]]
+    missing: tuple[str, ...]
+    action: str
+    reason: str
+    support: frozenset[str] = frozenset()
+
+    @property
+    def real(self) -> bool:
+        """Whether the note says the condition is there (not negated, not hypothetical)."""
+        return self.mention.assertion not in ("negated", "hypothetical")
+
+    @property
+    def measured(self) -> bool:
+        """A value the note measured ("BMI 24.5"), not a condition it states."""
+        return self.trace[0].get("source") == MEASUREMENT_ORIGIN
+
+
+class Assigner:
+    """Turns each mention into a candidate code, every step traced."""
+
+    def __init__(self, walker: SpecificityWalker, policy: AssertionPolicy):
+        self.walker = walker
+        self.policy = policy
+
+    def candidate(self, mention: Mention, setting: str) -> Candidate:
+        first = mention.entries[0]
+        # one curated line may name several nodes (an Index term's subterms by site or type)
+        subterms = [e for e in mention.entries if e.origin == first.origin]
+        chosen = self.walker.choose([e.key for e in subterms], first.term, mention.sentence_words)
+        entry = next(e for e in subterms if e.key == chosen)
+        trace: list[dict[str, Any]] = [
+            {
+                "step": "match",
+                "term": entry.term,
+                "node": entry.key,
+                "source": entry.origin,
+                "alternatives": [e.key for e in mention.entries if e is not entry],
+            },
+            {
+                "step": "context",
+                "assertion": mention.assertion,
+                "section": mention.section,
+                "modifiers": list(mention.modifiers),
+            },
+        ]
+        specific = self.walker.from_match(
+            entry.key, entry.term, mention.text, mention.sentence_words
+        )
+        trace += [
+            {
+                "step": "specificity",
+                "from": s.parent,
+                "to": s.child,
+                "words": list(s.words),
+                "fallback": s.fallback,
+            }
+            for s in specific.steps
+        ]
+        decision = self.policy.decide(setting, mention.assertion)
+        trace.append(
+            {
+                "step": "policy",
+                "setting": setting,
+                "assertion": mention.assertion,
+                "action": decision.action,
+                "citation": decision.citation,
+                "source": decision.source,
+            }
+        )
+        code, action, reason = specific.code, decision.action, mention.assertion
+        service = self.policy.incidental_service(code, mention.section)
+        if action == "code" and service is not None:
+            action, reason = "exclude", f"not the reason for the encounter ({service.citation})"
+            trace.append(
+                {
+                    "step": "policy",
+                    "setting": setting,
+                    "assertion": mention.assertion,
+                    "action": service.action,
+                    "citation": service.citation,
+                    "source": service.source,
+                }
+            )
+        missing = specific.missing
+        if action in ("family", "history"):
+            z_code, row = self.policy.history_code(code, action)
+            if z_code is not None and row is not None:
+                trace.append({"step": "history", "from": code, "to": z_code, "source": row.source})
+                code, action, missing = z_code, "code", ()
+            elif (
+                action == "history"
+                and (row is None or row.history is None)
+                and SECTION_ASSERTIONS.get(mention.section or "") == "historical"
+                and not any(m["category"] in ("historical", "resolved") for m in mention.modifiers)
+            ):
+                # A past-history list (no "history of", no "resolved") names the patient's chronic
+                # conditions (HTN, T2DM, CKD); those with a personal-history code are over.
+                source = row.source if row is not None else decision.source
+                trace.append(
+                    {"step": "history", "from": code, "to": code, "source": source, "chronic": True}
+                )
+                action = "code"
+            else:
+                action, reason = "exclude", f"{mention.assertion}: no {action}-history code"
+        support = frozenset(w for s in specific.steps for w in s.words)
+        return Candidate(code, mention, trace, missing, action, reason, support)

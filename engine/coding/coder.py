@@ -1,0 +1,79 @@
+"""The Coder: a note's text -> its codes, one call per stage (docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from medcode.engine.reading import build_pipeline
+from medcode.engine.reading.mentions import MentionReader
+from medcode.engine.result import CodingResult
+from medcode.engine.rulelang import Outcome, RuleBook, RuleEngine
+from medcode.engine.rulelang.book import shipped_digest
+from medcode.engine.rulelang.model import SETTINGS
+from medcode.terminology import CodeSet
+from medcode.terminology.cache import package_version
+from medcode.terminology.lexicon import Lexicon
+
+from .ambiguity import AmbiguityResolver
+from .assembly import assemble
+from .assignment import Assigner
+from .combination import Combiner
+from .encounter import WordSupporter, encounter
+from .policy import AssertionPolicy
+from .specificity import SpecificityWalker
+
+MAX_CHARS = 20_000_000
+
+
+class InputError(ValueError):
+    """The note cannot be coded (too large); the CLI reports it with exit status 2."""
+
+
+class Coder:
+    """The coding engine: load once, then `code(text)` many times (thread-compatible reads)."""
+
+    def __init__(
+        self,
+        tabular: str | None = None,
+        rules: RuleBook | None = None,
+        ambiguity: AmbiguityResolver | None = None,
+    ):
+        """`ambiguity` decides whether an LLM is consulted; by default, only when
+        $MEDCODE_LLM_URL is set (docs/LLM.md)."""
+        self.nlp = build_pipeline(tabular)
+        matcher = self.nlp.get_pipe("medcode_concepts")
+        self.codeset: CodeSet = matcher.codeset
+        self.lexicon: Lexicon = matcher.lexicon
+        self.walker = SpecificityWalker(self.codeset)
+        self.reader = MentionReader(self.nlp, self.walker.lent_words)
+        self.assigner = Assigner(self.walker, AssertionPolicy(self.codeset))
+        self.combiner = Combiner(self.codeset, self.walker)
+        self.supporter = WordSupporter(self.codeset, self.walker)
+        self.rules = RuleEngine(self.codeset, rules)
+        self.ambiguity = ambiguity or AmbiguityResolver.from_env(self.codeset, self.walker)
+        self.versions = {
+            "engine": package_version(),
+            "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
+            # the shipped packs and tables, or the rule book given
+            "rules": shipped_digest() if rules is None else rules.digest,
+        }
+
+    def code(self, text: str, *, document: str = "-", setting: str = "inpatient") -> CodingResult:
+        """Code one note. `setting` decides the policy for uncertain diagnoses (II.H / IV.H)."""
+        return self.code_traced(text, document=document, setting=setting)[0]
+
+    def code_traced(
+        self, text: str, *, document: str = "-", setting: str = "inpatient"
+    ) -> tuple[CodingResult, Outcome]:
+        """`code`, plus what the rule packs did (every firing), for rule tests and audits."""
+        if setting not in SETTINGS:
+            raise InputError(f"unknown setting {setting!r} (inpatient or outpatient)")
+        if len(text) > MAX_CHARS:
+            raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
+        mentions = self.reader.read(text)
+        candidates = [self.assigner.candidate(m, setting) for m in mentions]
+        self.combiner.combine(candidates)
+        reviews = self.ambiguity.resolve(candidates, text)
+        outcome = self.rules.run(encounter(candidates, setting, text), self.supporter)
+        result = assemble(
+            self.codeset, self.versions, document, setting, candidates, outcome, reviews
+        )
+        return result, outcome
