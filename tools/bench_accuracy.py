@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from bench_tasks import (
     MISS_LABELS,
     Micro,
@@ -287,3 +288,80 @@ def _misses(
         )
         found = sorted(c for c in emitted | excluded if category(c) == category(code))
         yield label, {"doc": doc, "gold": code, "description": title, "same_category": found}
+
+
+# -- the real-note gold set ---------------------------------------------------------------------
+
+REAL_NOTES = Path(__file__).resolve().parents[1] / "tests" / "gold" / "mtsamples.yaml"
+
+
+def read_real_notes(path: Path = REAL_NOTES) -> list[dict]:
+    """The MTSamples gold notes (tests/gold/mtsamples.yaml), in file order."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def real_notes(engine: Engine, path: Path = REAL_NOTES, examples: int = 12) -> dict[str, object]:
+    """Benchmark 4: real US notes coded by hand (two coders, adjudicated). Micro P/R/F1 of the
+    emitted codes, exact and by category; the first-listed code; notes coded exactly; the
+    same by note type; and the notes furthest from the gold."""
+    notes = read_real_notes(path)
+    exact, cat = Micro(), Micro()
+    by_type: dict[str, dict[str, object]] = {}
+    first = sets = 0
+    worst: list[tuple[int, dict[str, object]]] = []
+    for note in notes:
+        gold = [c["code"] for c in note["codes"]]
+        result = engine.coder.code(note["text"], document=note["id"], setting=note["setting"])
+        emitted = [c.code for c in result.codes]
+        exact.add(set(emitted), set(gold))
+        cat.add({category(c) for c in emitted}, {category(c) for c in gold})
+        hit = emitted[:1] == gold[:1]
+        first += hit
+        sets += set(emitted) == set(gold)
+        kind = by_type.setdefault(note["type"], {"notes": 0, "first": 0, "micro": Micro()})
+        kind["notes"] += 1
+        kind["first"] += hit
+        kind["micro"].add(set(emitted), set(gold))
+        errors = len(set(emitted) ^ set(gold))
+        worst.append(
+            (
+                -errors,
+                {
+                    "id": note["id"],
+                    "first": [gold[:1], emitted[:1]],
+                    "missed": sorted(set(gold) - set(emitted)),
+                    "extra": sorted(set(emitted) - set(gold)),
+                },
+            )
+        )
+    worst.sort(key=lambda item: (item[0], item[1]["id"]))
+    coders = {name: Micro() for name in ("a", "b")}
+    coders_first = dict.fromkeys(coders, 0)
+    for note in notes:
+        gold = [c["code"] for c in note["codes"]]
+        for name, micro in coders.items():
+            micro.add(set(note["coders"][name]), set(gold))
+            coders_first[name] += note["coders"][name][:1] == gold[:1]
+    return {
+        "documents": len(notes),
+        "gold_codes": sum(len(n["codes"]) for n in notes),
+        "specialties": len({n["specialty"] for n in notes}),
+        "exact": exact.to_json(),
+        "category": cat.to_json(),
+        "first_listed": {"correct": first, "pct": pct(first, len(notes))},
+        "exact_sets": sets,
+        "by_type": {
+            kind: {
+                "notes": v["notes"],
+                "first_listed_pct": pct(v["first"], v["notes"]),
+                **{k: v["micro"].to_json()[k] for k in ("precision", "recall", "f1")},
+            }
+            for kind, v in sorted(by_type.items())
+        },
+        "worst": [record for _, record in worst[:examples]],
+        # each first coder beside the adjudicated gold: how far apart two coders start
+        "coders": {
+            name: {**micro.to_json(), "first_listed_pct": pct(coders_first[name], len(notes))}
+            for name, micro in coders.items()
+        },
+    }

@@ -18,24 +18,13 @@ from spacy.tokens import Span
 
 from . import (
     concepts,  # noqa: F401  (registers "medcode_concepts")
+    sections,  # noqa: F401  (registers "medcode_sections")
     sentences,  # noqa: F401  (registers "medcode_sentences")
 )
+from .sentences import split_flattened_lines
 
 _HERE = Path(__file__).parent
-SECTIONS_FILE = _HERE / "sections.yaml"
 CONTEXT_FILE = _HERE / "context_rules.yaml"
-
-
-def section_rules() -> list:
-    """medspaCy SectionRules from sections.yaml: each header at a line start, with a colon."""
-    from medspacy.section_detection import SectionRule
-
-    table = yaml.load(SECTIONS_FILE.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
-    return [
-        SectionRule(literal=f"{header}:", category=category)
-        for category, headers in table.items()
-        for header in headers
-    ]
 
 
 def context_rules() -> list:
@@ -70,16 +59,6 @@ def _within_item(target: object, modifier: object, between: Span) -> bool:
     return not any(token.text == "," for token in between)
 
 
-@Language.factory("medcode_sections")
-def make_sectionizer(nlp: Language, name: str):
-    """medspaCy's Sectionizer with the US-note headers of sections.yaml."""
-    from medspacy.section_detection import Sectionizer
-
-    sectionizer = Sectionizer(nlp, name=name, rules=None, require_start_line=True)
-    sectionizer.add(section_rules())
-    return sectionizer
-
-
 @Language.factory("medcode_context")
 def make_context(nlp: Language, name: str):
     """medspaCy's ConText with the rules of context_rules.yaml.
@@ -95,8 +74,10 @@ def make_context(nlp: Language, name: str):
 
 
 def build_pipeline(tabular: str | None = None) -> Language:
-    """A blank English tokenizer and the four medcode components."""
+    """A blank English tokenizer that also splits lines flattened to commas, and the four
+    medcode components."""
     nlp = spacy.blank("en")
+    split_flattened_lines(nlp)
     nlp.add_pipe("medcode_sentences")
     nlp.add_pipe("medcode_sections")
     nlp.add_pipe("medcode_concepts", config={"tabular": tabular})

@@ -11,10 +11,37 @@ import numpy
 from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from spacy.util import compile_infix_regex
 
 from medcode.terminology.lexicon import normalize_tokens
 
 _ENDERS = {".", "?", "!", ";"}
+# Words a wrapped line may end with: the sentence goes on below ("... follow-up in\nclinic").
+_CONTINUING = {
+    "and",
+    "or",
+    "with",
+    "without",
+    "of",
+    "to",
+    "the",
+    "a",
+    "an",
+    "for",
+    "in",
+    "on",
+    "at",
+    "by",
+    "from",
+    "as",
+    "but",
+    "nor",
+    "no",
+    "not",
+    "denies",
+    "possible",
+    ",",
+}
 # Words that join two conditions: the words between two concepts are split at the last one,
 # so "pterygium of left eye and glaucoma, right eye" gives each its own side.
 # A comma is no joiner: it sets off a site or an episode as often ("scar of left hand,
@@ -22,21 +49,105 @@ _ENDERS = {".", "?", "!", ";"}
 # "L femur", "R knee": a capital letter alone is a side
 _SIDES = {"L": ("left",), "R": ("right",)}
 _JOINERS = {"and", "with", "or", ";", "plus", "also", "+", "/"}
+_MAX_HEADER_WORDS = 6
+
+
+def split_flattened_lines(nlp: Language) -> None:
+    """Let the tokenizer split "obesity.,DISCHARGE" and "PROCEDURES:,1." into their words and
+    punctuation: notes flattened to one line write a line break as a comma after a full stop or
+    a colon (see `_flattened_break`)."""
+    infixes = [*nlp.Defaults.infixes, r"(?<=[^\s.:;!?,])[.:;!?](?=,)", r"(?<=[.:;!?]),(?=\S)"]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
 @Language.component("medcode_sentences")
 def split_sentences(doc: Doc) -> Doc:
-    """A sentence starts after a line break or after . ? ! ; followed by a space."""
-    starts = []  # 1: starts a sentence, -1: does not
-    after_break = True
-    for token in doc:
-        starts.append(1 if after_break else -1)
-        text = token.text
-        after_break = "\n" in text or (text in _ENDERS and bool(token.whitespace_))
+    """Sentences as a note is structured (see `_starts`)."""
+    starts = _starts(doc)
     if starts:  # one write for the doc, not one per token (spaCy stores the flags as uint64)
         values = numpy.array(starts, dtype="int64").astype("uint64").reshape(-1, 1)
         doc.from_array([SENT_START], values)
     return doc
+
+
+def _starts(doc: Doc) -> list[int]:
+    """1 where a sentence starts, -1 elsewhere. A sentence starts
+    - after . ? ! ; and a space;
+    - at a new line, unless the line before was wrapped: it ends without a full stop or colon,
+      and ends with a comma or a word that needs more ("in", "and"), or the new line starts in
+      lower case ("Possible\nosteoarthritis ..."); a blank line, a list item or a header always
+      starts anew;
+    - after a comma that follows a full stop or a header colon: a line break as notes
+      flattened to one line write it ("obesity.,DISCHARGE DIAGNOSIS: , Morbid obesity.");
+    - after a header written in capitals and a colon ("HEENT: normocephalic").
+    """
+    tokens = list(doc)
+    starts = [-1] * len(tokens)
+    if tokens:
+        starts[0] = 1
+    previous = None  # the last token that is not only spaces
+    line: list = []  # the words of the current line so far, while they may be a header
+    for token in tokens:
+        text = token.text
+        if text.isspace() and "\n" not in text:
+            continue
+        if previous is None:
+            starts[token.i] = 1
+        elif "\n" in text:
+            pass  # the line break token itself: the next token decides
+        elif "\n" in previous.text:
+            if _new_line(previous, token):
+                starts[token.i] = 1
+        elif (
+            (previous.text in _ENDERS and previous.whitespace_)
+            or (previous.text == "," and _flattened_break(doc, previous))
+            or (previous.text == ":" and line and _is_header(line))
+        ):
+            starts[token.i] = 1
+        if starts[token.i] == 1 or "\n" in text:
+            line = []
+        if "\n" not in text:
+            line.append(token)
+        previous = token
+    return starts
+
+
+def _flattened_break(doc: Doc, token) -> bool:
+    """Whether `token` (a comma) stands for a line break: it follows a full stop or a colon
+    with no space between."""
+    if token.text != "," or token.i == 0:
+        return False
+    before = _before(doc[token.i - 1])  # "HOSPITAL COURSE:  ,The"
+    return before.text in _ENDERS or before.text == ":"
+
+
+def _before(token):
+    """`token`, or the nearest token before it that is not only spaces."""
+    while token.text.isspace() and "\n" not in token.text and token.i > 0:
+        token = token.doc[token.i - 1]
+    return token
+
+
+def _new_line(line_break, token) -> bool:
+    """Whether the line that starts at `token` starts a sentence (see `_starts`)."""
+    if line_break.text.count("\n") > 1 or line_break.i == 0:
+        return True
+    before = _before(line_break.doc[line_break.i - 1])
+    if "\n" in before.text or before.text in _ENDERS or before.text == ":":
+        return True
+    if token.text[:1].isdigit() or token.text in ("-", "*", "\u2022"):
+        return True  # a list item
+    return not (before.lower_ in _CONTINUING or token.text[:1].islower())
+
+
+def _is_header(words: list) -> bool:
+    """A header in capitals: a few words in upper case ("REVIEW OF SYSTEMS", "HEENT")."""
+    return (
+        len(words) <= _MAX_HEADER_WORDS
+        and any(w.is_alpha for w in words)
+        and all(w.is_upper or not w.is_alpha for w in words)
+        and all(w.text not in _ENDERS for w in words)
+    )
 
 
 class SentenceIndex:
