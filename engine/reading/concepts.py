@@ -1,5 +1,6 @@
 """Concept matching: the longest lexicon term at each position, never inside a section header,
-and the measurements a note writes as values (measurements.py)."""
+the measurements a note writes as values (measurements.py) and the drugs of its medication and
+allergy lists (medications.py)."""
 
 import re
 
@@ -7,10 +8,12 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from medcode.terminology import CodeSet
+from medcode.terminology.drugs import DrugTable
 from medcode.terminology.lexicon import Lexicon, fold
 
 from .extensions import declare_extensions
 from .measurements import bmi_spans, gestation_spans
+from .medications import drug_spans
 
 CONCEPT_LABEL = "CONDITION"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -22,10 +25,11 @@ _MAX_PASSED_OVER = 3
 class ConceptMatcher:
     """Sets `doc.ents` to non-overlapping concept spans with their lexicon entries."""
 
-    def __init__(self, codeset: CodeSet, lexicon: Lexicon):
+    def __init__(self, codeset: CodeSet, lexicon: Lexicon, drugs: DrugTable | None = None):
         declare_extensions()
         self.codeset = codeset
         self.lexicon = lexicon
+        self.drugs = drugs or DrugTable.load()
 
     def __call__(self, doc: Doc) -> Doc:
         headers = {t.i for title in _section_titles(doc) for t in title}
@@ -51,6 +55,7 @@ class ConceptMatcher:
         text = doc.text  # built from the tokens at each call
         measured = bmi_spans(doc, text, CONCEPT_LABEL) + gestation_spans(doc, text, CONCEPT_LABEL)
         spans += (s for s in measured if s.start not in headers)
+        spans += drug_spans(doc, self.drugs, CONCEPT_LABEL)
         doc.ents = _unique(sorted(spans, key=lambda s: (s.start, -len(s))))
         return doc
 

@@ -15,7 +15,7 @@ from spacy.tokens import Doc, Span
 
 from medcode.terminology.lexicon import LexiconEntry
 
-ORIGIN = "engine/pipeline/measurements.py"
+ORIGIN = "engine/reading/measurements.py"
 _BMI_WORDS = (("bmi",), ("body", "mass", "index"))
 _BMI_FIRST = frozenset(words[0] for words in _BMI_WORDS)
 # one search of the text before a look at its tokens: most notes have neither

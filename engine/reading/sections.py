@@ -2,7 +2,6 @@
 a sentence starts (the sentence splitter has marked both), so that headers written inline
 ("Family History: none. Social History: smoker.", "obesity.,DISCHARGE DIAGNOSIS: ,") count."""
 
-
 from pathlib import Path
 
 import yaml
