@@ -180,10 +180,13 @@ class SpecificityWalker:
             self._lent[key, text] = lent
         return lent
 
-    def lent_words(self, key: str, text: str) -> frozenset[str]:
+    def lent_words(self, key: str, text: str, linked: bool) -> frozenset[str]:
         """What a concept of the sentence, coded `key` and written `text`, lends the walk of
-        another: its words and its codes."""
-        return self.concept_words(key, text) | self.code_words(key)
+        another: its words and its codes. Its acuity only where the note links the two ("T2DM
+        with CKD": chronic kidney disease); a concept listed beside another keeps it ("COPD and
+        atrial fibrillation" is no chronic atrial fibrillation)."""
+        words = self.concept_words(key, text) | self.code_words(key)
+        return words if linked else words - dict(AXES)["acuity"]
 
     def code_words(self, key: str) -> frozenset[str]:
         """The context words of a concept coded in the sentence: its node and ancestors."""

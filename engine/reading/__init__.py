@@ -21,6 +21,7 @@ from . import (
     sections,  # noqa: F401  (registers "medcode_sections")
     sentences,  # noqa: F401  (registers "medcode_sentences")
 )
+from .extensions import declare_extensions
 from .sentences import split_flattened_lines
 
 _HERE = Path(__file__).parent
@@ -67,8 +68,17 @@ def make_context(nlp: Language, name: str):
     esophagitis" does not negate it.
     """
     from medspacy.context import ConText
+    from medspacy.context.context import DEFAULT_ATTRIBUTES
 
-    context = ConText(nlp, name=name, rules=None, prune_on_target_overlap=True)
+    declare_extensions()
+
+    context = ConText(
+        nlp,
+        name=name,
+        rules=None,
+        prune_on_target_overlap=True,
+        span_attrs={**DEFAULT_ATTRIBUTES, "OTHER_PERSON": {"is_other_person": True}},
+    )
     context.add(context_rules())
     return context
 

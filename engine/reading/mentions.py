@@ -19,15 +19,16 @@ from .words import read_as
 
 # Notes are read in chunks cut at line ends, so memory stays bounded on huge inputs.
 CHUNK_CHARS = 20_000
-ASSERTION_ORDER = ("negated", "family", "hypothetical", "historical", "uncertain")
+ASSERTION_ORDER = ("negated", "other", "family", "hypothetical", "historical", "uncertain")
 SECTION_ASSERTIONS = {
     "family_history": "family",
     "past_medical_history": "historical",
     "past_surgical_history": "historical",
 }
 
-# The words a concept of the sentence lends the walk of another, by its code and its text.
-Lender = Callable[[str, str], frozenset[str]]
+# The words a concept of the sentence lends the walk of another, by its code, its text and
+# whether the note links the two (no "and", "or" or comma between them).
+Lender = Callable[[str, str, bool], frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ class MentionReader:
                     # words say nothing of the condition ("oral" is not E11.63-)
                     words -= set(normalize_tokens(other.text))
                     continue
-                words |= self.lend(key, other.text)
+                words |= self.lend(key, other.text, sentences.linked(span, other))
         return frozenset(words)
 
 
@@ -117,6 +118,7 @@ def assertion(span: Span, section: str | None) -> str:
     )
     flags = {
         "negated": span._.is_negated,
+        "other": span._.is_other_person,
         "family": span._.is_family or SECTION_ASSERTIONS.get(section or "") == "family",
         "hypothetical": span._.is_hypothetical,
         "historical": span._.is_historical

@@ -49,6 +49,8 @@ _CONTINUING = {
 # "L femur", "R knee": a capital letter alone is a side
 _SIDES = {"L": ("left",), "R": ("right",)}
 _JOINERS = {"and", "with", "or", ";", "plus", "also", "+", "/"}
+# Words that list conditions side by side rather than link them.
+_LISTING = {"and", "or", ";", ",", "plus", "also", "+", "/", "."}
 _MAX_HEADER_WORDS = 6
 
 
@@ -209,6 +211,12 @@ class SentenceIndex:
         if after and (joiner := self._last_joiner(span.end, after[0].start)) is not None:
             end = joiner
         return first, end
+
+    def linked(self, span: Span, other: Span) -> bool:
+        """Whether two concepts of a sentence are written as one ("T2DM with CKD"), not listed
+        side by side ("COPD and atrial fibrillation", "CKD, T2DM")."""
+        first, last = sorted((span, other), key=lambda s: s.start)
+        return not any(self.doc[i].lower_ in _LISTING for i in range(first.end, last.start))
 
     def _last_joiner(self, start: int, stop: int) -> int | None:
         for i in range(stop - 1, start - 1, -1):

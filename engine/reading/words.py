@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import pairwise
 
 from medcode.terminology.lexicon import normalize_tokens
 
@@ -51,10 +52,20 @@ def one_word_phrases(text: str) -> set[str]:
     return {word for phrase, word in ONE_WORD.items() if phrase in lower}
 
 
+# A roman numeral after a word that counts reads as its number: "stage III" is stage 3, "type II"
+# type 2, "class III" class 3. Not alone: "I" is a pronoun, "IV" intravenous.
+ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
+COUNTED = frozenset({"stage", "type", "class", "grade"})
+
+
 def read_as(words: Iterable[str]) -> set[str]:
-    """The note's words with what they also read as (see READS_AS)."""
-    words = set(words)
-    return words.union(*(READS_AS.get(w, ()) for w in words))
+    """The note's words, in order, with what they also read as (see READS_AS and ROMAN)."""
+    ordered = list(words)
+    read = set(ordered).union(*(READS_AS.get(w, ()) for w in ordered))
+    read.update(
+        ROMAN[word] for before, word in pairwise(ordered) if before in COUNTED and word in ROMAN
+    )
+    return read
 
 
 def content_words(title: str) -> frozenset[str]:

@@ -37,7 +37,15 @@ from .model import (
 from .parser import RuleSyntaxError, load_pack
 from .sets import CodeSets
 
-ASSERTIONS = ("affirmed", "negated", "uncertain", "hypothetical", "historical", "family")
+ASSERTIONS = (
+    "affirmed",
+    "negated",
+    "uncertain",
+    "hypothetical",
+    "historical",
+    "family",
+    "other",
+)
 SOURCES = ("input", "note", "measurement", "rule")
 SEXES = ("F", "M")
 
