@@ -128,6 +128,7 @@ class CodingResult:
     queries: tuple[Query, ...] = ()
     versions: dict[str, str] = field(default_factory=dict)
     input: InputRecord | None = None
+    setting_reason: str | None = None  # how the setting was chosen: given, or read (auto)
 
     def with_input(self, text: str) -> CodingResult:
         """This result, recording which text it was coded from (for `medcode replay`)."""
@@ -144,6 +145,9 @@ class CodingResult:
             "queries": [q.to_json() for q in self.queries],
             "versions": dict(self.versions),
         }
-        if self.input is not None:  # additive: after the keys of the contract
+        # additive, after the keys of the contract
+        if self.setting_reason is not None:
+            result["setting_reason"] = self.setting_reason
+        if self.input is not None:
             result["input"] = self.input.to_json()
         return result

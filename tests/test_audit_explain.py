@@ -137,7 +137,9 @@ def test_header_code_lists_billable_codes_and_the_traces_naming_it(coder: Coder)
 def test_cli_prints_json_and_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     note = tmp_path / "note.txt"
     note.write_text(NOTE, encoding="utf-8")
-    status = main(["explain", str(note), "--code", "r079", "--format", "json"])
+    status = main(
+        ["explain", str(note), "--code", "r079", "--setting", "inpatient", "--format", "json"]
+    )
     data = json.loads(capsys.readouterr().out)
     assert status == 0
     assert (data["code"], data["document"], data["setting"], data["status"]) == (

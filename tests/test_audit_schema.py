@@ -62,7 +62,7 @@ def test_gold_result_follows_the_schema_and_is_auditable(coder: Coder, note: dic
     result = coder.code(text, document=note["id"], setting=note["setting"]).with_input(text)
     output = json.loads(json.dumps(result.to_json()))
     assert errors(CODE_VALIDATOR, output) == []
-    assert list(output)[-2:] == ["versions", "input"]
+    assert list(output)[-3:] == ["versions", "setting_reason", "input"]
     assert output["input"] == {
         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "chars": len(text),

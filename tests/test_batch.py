@@ -50,7 +50,7 @@ def lines(out: Path) -> list[dict]:
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
-def expected(coder: Coder, name: str, text: str, setting: str = "inpatient") -> dict:
+def expected(coder: Coder, name: str, text: str, setting: str = "auto") -> dict:
     return coder.code(text, document=name, setting=setting).with_input(text).to_json()
 
 
@@ -142,7 +142,7 @@ def test_failed_documents_are_error_lines_and_the_others_are_coded(
         ("b", None),
         ("notes.jsonl:4", 'notes.jsonl:4: needs a non-empty string "document"'),
         ("a", "notes.jsonl:5: document id already used at line 1"),
-        ("c", "unknown setting 'emergency' (inpatient or outpatient)"),
+        ("c", "unknown setting 'emergency' (inpatient, outpatient or auto)"),
         ("d", 'notes.jsonl:7: needs a string "text"'),
         ("e", None),
     ]

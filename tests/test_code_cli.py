@@ -34,6 +34,7 @@ def test_code_json_follows_the_contract(capsys: pytest.CaptureFixture[str]) -> N
     assert status == 0
     assert list(result) == [
         "document", "fy", "setting", "codes", "excluded", "edits", "queries", "versions",
+        "setting_reason",  # additive: how the setting was chosen (auto: read from the note)
         "input",  # additive: sha256 and length of the note, for `medcode replay`
     ]  # fmt: skip
     assert [c["code"] for c in result["codes"]] == ["I50.23", "E11.65"]
@@ -89,14 +90,12 @@ def test_unreadable_notes_exit_2_with_one_line(
     assert (status, out, err) == (2, "", f"medcode: {note}: {message}\n")
 
 
-def test_empty_note_gives_an_empty_result(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_empty_note_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     note = tmp_path / "empty.txt"
-    note.write_bytes(b"")
-    status, out, _ = run(capsys, "code", str(note), "--format", "json")
-    assert status == 0
-    assert json.loads(out)["codes"] == []
+    note.write_bytes(b" \n\t\n")
+    status, out, err = run(capsys, "code", str(note), "--format", "json")
+    assert (status, out) == (2, "")
+    assert err == f"medcode: {note}: empty note: there is nothing to code\n"
 
 
 def test_missing_path_and_no_input_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

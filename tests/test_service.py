@@ -186,7 +186,7 @@ def test_healthz_names_the_versions(port: int, coder: Coder) -> None:
             {"text": NOTE, "setting": "emergency"},
             422,
             "invalid_request",
-            "setting: input should be 'inpatient' or 'outpatient'",
+            "setting: input should be 'auto', 'inpatient' or 'outpatient'",
         ),
         ("/v1/code", {"setting": "inpatient"}, 422, "invalid_request", "text: field required"),
         (

@@ -307,11 +307,12 @@ def real_notes(engine: Engine, path: Path = REAL_NOTES, examples: int = 12) -> d
     notes = read_real_notes(path)
     exact, cat = Micro(), Micro()
     by_type: dict[str, dict[str, object]] = {}
-    first = sets = 0
+    first = sets = settings_read = 0
     worst: list[tuple[int, dict[str, object]]] = []
     for note in notes:
         gold = [c["code"] for c in note["codes"]]
         result = engine.coder.code(note["text"], document=note["id"], setting=note["setting"])
+        settings_read += engine.coder.code(note["text"]).setting == note["setting"]
         emitted = [c.code for c in result.codes]
         exact.add(set(emitted), set(gold))
         cat.add({category(c) for c in emitted}, {category(c) for c in gold})
@@ -350,6 +351,8 @@ def real_notes(engine: Engine, path: Path = REAL_NOTES, examples: int = 12) -> d
         "category": cat.to_json(),
         "first_listed": {"correct": first, "pct": pct(first, len(notes))},
         "exact_sets": sets,
+        # `--setting auto`: the setting read from the kind of document, against the gold's
+        "setting_auto_agrees": {"notes": settings_read, "pct": pct(settings_read, len(notes))},
         "by_type": {
             kind: {
                 "notes": v["notes"],

@@ -273,7 +273,9 @@ def _real_notes(r: dict | None) -> str:
             "coders blind to the engine and to each other, then adjudicated by a third, by the "
             "FY2026 Official Guidelines in the note's setting. Micro averages over the emitted "
             f"codes; first-listed: the first code equals the gold's; {r['exact_sets']} notes "
-            "coded exactly. Targets (issue 14): F1 >= 0.80 exact, 80% first-listed.",
+            "coded exactly. Each note is coded in the gold's setting; `--setting auto` reads the "
+            f"same setting from the document in {r['setting_auto_agrees']['notes']} of "
+            f"{r['documents']}. Targets (issue 14): F1 >= 0.80 exact, 80% first-listed.",
             table(["system", "precision", "recall", "F1", "first-listed"], rows),
             table(["note type", "notes", "precision", "recall", "F1", "first-listed"], kinds),
             f"Furthest from the gold: {worst}.",

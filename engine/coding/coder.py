@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from medcode.engine.reading import build_pipeline
 from medcode.engine.reading.mentions import MentionReader
 from medcode.engine.result import CodingResult
@@ -21,6 +23,8 @@ from .policy import AssertionPolicy
 from .specificity import SpecificityWalker
 
 MAX_CHARS = 20_000_000
+# The setting read from the kind of document the note is (engine/reading/document_types.yaml).
+AUTO = "auto"
 
 
 class InputError(ValueError):
@@ -56,24 +60,33 @@ class Coder:
             "rules": shipped_digest() if rules is None else rules.digest,
         }
 
-    def code(self, text: str, *, document: str = "-", setting: str = "inpatient") -> CodingResult:
-        """Code one note. `setting` decides the policy for uncertain diagnoses (II.H / IV.H)."""
+    def code(self, text: str, *, document: str = "-", setting: str = AUTO) -> CodingResult:
+        """Code one note. `setting` decides the policy for uncertain diagnoses (II.H / IV.H);
+        "auto" reads it from the kind of document the note is (a discharge summary is
+        inpatient, an office note outpatient), and the result says why."""
         return self.code_traced(text, document=document, setting=setting)[0]
 
     def code_traced(
-        self, text: str, *, document: str = "-", setting: str = "inpatient"
+        self, text: str, *, document: str = "-", setting: str = AUTO
     ) -> tuple[CodingResult, Outcome]:
         """`code`, plus what the rule packs did (every firing), for rule tests and audits."""
-        if setting not in SETTINGS:
-            raise InputError(f"unknown setting {setting!r} (inpatient or outpatient)")
+        if setting not in (*SETTINGS, AUTO):
+            raise InputError(f"unknown setting {setting!r} (inpatient, outpatient or auto)")
         if len(text) > MAX_CHARS:
             raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
-        mentions = self.reader.read(text)
-        candidates = [self.assigner.candidate(m, setting) for m in mentions]
+        if not text.strip():
+            raise InputError("empty note: there is nothing to code")
+        reading = self.reader.read(text)
+        kind = reading.document_type
+        if setting == AUTO:
+            setting, why = kind.setting, f"auto: {kind.reason}"
+        else:
+            why = f"given (the note reads as: {kind.reason})"
+        candidates = [self.assigner.candidate(m, setting) for m in reading.mentions]
         self.combiner.combine(candidates)
         reviews = self.ambiguity.resolve(candidates, text)
         outcome = self.rules.run(encounter(candidates, setting, text), self.supporter)
         result = assemble(
             self.codeset, self.versions, document, setting, candidates, outcome, reviews
         )
-        return result, outcome
+        return replace(result, setting_reason=why), outcome

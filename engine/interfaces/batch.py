@@ -236,7 +236,7 @@ def run_batch(
     out: Path,
     *,
     workers: int = 1,
-    setting: str = "inpatient",
+    setting: str = "auto",
     tabular: str | None = None,
     progress: IO[str] | None = None,
     every: float = 5.0,

@@ -12,6 +12,12 @@ from medcode.terminology.cache import package_version
 
 from .console import EXIT_OK, EXIT_USAGE, UsageError
 
+SETTING_CHOICES = ("auto", "inpatient", "outpatient")
+SETTING_HELP = (
+    "coding rules of the setting (II/III inpatient, IV outpatient); auto, the default, reads it "
+    "from the kind of document: discharge summaries and admission H&Ps are inpatient"
+)
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
@@ -54,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("code", commands.code, "code clinical notes: files, folders, - or --text")
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--text", help="code this text instead of files")
-    p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
+    p.add_argument("--setting", choices=SETTING_CHOICES, default="auto", help=SETTING_HELP)
     p.add_argument("--explain", action="store_true", help="show traces and rejected candidates")
     p.add_argument(
         "--fhir",
@@ -118,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", metavar="IN", help="folder of *.txt, or JSONL of {document, text}")
     p.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
     p.add_argument("--workers", type=int, default=1, metavar="N")
-    p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
+    p.add_argument("--setting", choices=SETTING_CHOICES, default="auto", help=SETTING_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _terminology_options(p)
 
@@ -133,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("note", nargs="?", metavar="NOTE", help="note file, or - for stdin")
     p.add_argument("--text", help="explain for this text instead of a file")
     p.add_argument("--code", required=True, metavar="CODE")
-    p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
+    p.add_argument("--setting", choices=SETTING_CHOICES, default="auto", help=SETTING_HELP)
     _format_option(p, "json")
     _terminology_options(p)
     return parser

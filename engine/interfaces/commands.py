@@ -27,14 +27,17 @@ def code(args: argparse.Namespace) -> int:
     try:
         for name, text in read_notes(args.paths, args.text):
             # The input record (sha256, length) lets `medcode replay` check the note later.
-            result = coder.code(text, document=name, setting=args.setting).with_input(text)
+            try:
+                result = coder.code(text, document=name, setting=args.setting).with_input(text)
+            except InputError as exc:
+                raise UsageError(f"{name}: {exc}" if args.text is None else str(exc)) from exc
             if args.format == "json":
                 print_json(result.to_json())
             elif args.format == "html":
                 pages.append(_html_document(coder, result, text, len(pages) + 1))
             else:
                 print(render_text(result, explain=args.explain))
-    except (UnreadableInput, InputError) as exc:
+    except UnreadableInput as exc:
         raise UsageError(str(exc)) from exc
     if args.format == "html":
         from medcode.engine.audit.report_html import render_page
@@ -190,7 +193,10 @@ def replay(args: argparse.Namespace) -> int:
         coder = Coder(args.tabular)
         status = EXIT_OK
         for result, (verified, text) in zip(recorded, notes, strict=True):
-            again = coder.code(text, document=result["document"], setting=result["setting"])
+            # a setting read from the note is read again, as the recorded run did
+            auto = str(result.get("setting_reason", "")).startswith("auto")
+            setting = "auto" if auto else result["setting"]
+            again = coder.code(text, document=result["document"], setting=setting)
             diffs = compare(result, again.with_input(text).to_json())
             status = EXIT_FINDINGS if diffs else status
             if args.format == "json":

@@ -56,6 +56,8 @@ MAX_SEARCH_RESULTS = 100
 LOG = logging.getLogger("medcode.service")
 
 Setting = Literal["inpatient", "outpatient"]
+# a note's setting may also be read from the kind of document it is (`medcode code --setting`)
+NoteSetting = Literal["auto", "inpatient", "outpatient"]
 # A code as a user writes it ("e119", "E11.9"); its shape only: unknown codes are findings.
 CodeText = Annotated[str, StringConstraints(pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9.]{0,9}\s*$")]
 DocumentName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -77,7 +79,7 @@ class CodeRequest(_Request):
     """A note to code; `document` names it in the result."""
 
     text: str = Field(description="The note, plain text (UTF-8). Offsets count its characters.")
-    setting: Setting = "inpatient"
+    setting: NoteSetting = "auto"
     document: DocumentName = "text"
 
     _text = field_validator("text")(_note_text)
@@ -106,7 +108,7 @@ class ExplainRequest(_Request):
 
     text: str
     code: CodeText
-    setting: Setting = "inpatient"
+    setting: NoteSetting = "auto"
     document: DocumentName = "text"
 
     _text = field_validator("text")(_note_text)
@@ -283,7 +285,7 @@ def create_app(
             dict[str, Any],
             Body(description=FHIR_INPUT["description"]),
         ],
-        setting: Annotated[Setting, Query()] = "inpatient",
+        setting: Annotated[NoteSetting, Query()] = "auto",
     ) -> JSONResponse:
         """FHIR R4 in and out: a Bundle of Condition (ICD-10-CM) and Provenance resources."""
         try:

@@ -13,6 +13,7 @@ from spacy.tokens import Doc, Span
 from medcode.engine.result import Evidence
 from medcode.terminology.lexicon import LexiconEntry, normalize_tokens
 
+from .document import DocumentType, DocumentTypes
 from .measurements import ORIGIN as MEASUREMENT_ORIGIN
 from .sentences import SentenceIndex
 from .words import read_as
@@ -49,15 +50,32 @@ class Mention:
         return Evidence(self.start, self.end, self.text, self.section, self.assertion)
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What reading a note gives coding: its mentions, the section categories it has, and the
+    kind of document it is (with the setting a coder codes it in)."""
+
+    mentions: list[Mention]
+    sections: frozenset[str]
+    document_type: DocumentType
+
+
 class MentionReader:
     """Runs the pipeline over a note, chunk by chunk, and reads each concept as a Mention."""
 
     def __init__(self, nlp: Language, lend: Lender):
         self.nlp = nlp
         self.lend = lend
+        self.document_types = DocumentTypes()
 
-    def read(self, text: str) -> list[Mention]:
-        return [m for offset, doc in self._docs(text) for m in self._mentions(doc, offset)]
+    def read(self, text: str) -> Reading:
+        mentions: list[Mention] = []
+        sections: set[str] = set()
+        for offset, doc in self._docs(text):
+            mentions += self._mentions(doc, offset)
+            sections.update(s.category for s in doc._.sections if s.category)
+        kind = self.document_types.classify(text, frozenset(sections))
+        return Reading(mentions, frozenset(sections), kind)
 
     def _docs(self, text: str) -> Iterator[tuple[int, Doc]]:
         offset = 0
