@@ -143,3 +143,46 @@ def test_the_medication_and_allergy_lists_give_status_codes(coder: Coder) -> Non
     )
     # an antibiotic course on the list is no long-term therapy
     assert coded(coder, text) == ["E11.9", "Z79.84", "Z79.82", "Z88.0", "Z88.2"]
+
+
+def test_the_first_listed_code_says_why_and_names_the_runner_up(coder: Coder) -> None:
+    text = "Reason for admission: chest pain.\nDischarge Diagnoses: 1. Pneumonia. 2. Hypertension."
+    first = coder.code(text, setting="inpatient").codes[0]
+    assert (first.code, [s for s in first.trace if s["step"] == "first-listed"]) == (
+        "J18.9",
+        [
+            {
+                "step": "first-listed",
+                "guideline": "II",
+                "why": 'the first condition documented in discharge_diagnoses "Pneumonia"',
+                "runner_up": "I10",
+            }
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "setting", "reason"),
+    [
+        (
+            "DISCHARGE DIAGNOSIS:,  Pneumonia.,HOSPITAL COURSE:,  Treated with antibiotics.",
+            "inpatient",
+            "auto: discharge summary: section discharge_diagnoses, section hospital_course",
+        ),
+        (
+            "CHIEF COMPLAINT:,  Cough.,ASSESSMENT:,  Acute bronchitis.",
+            "outpatient",
+            "auto: office or clinic note",
+        ),
+        (
+            "REASON FOR CONSULTATION:,  Hematuria.,IMPRESSION:,  Hematuria.",
+            "outpatient",
+            'auto: consultation: "CONSULTATION", "REASON FOR CONSULT"',
+        ),
+    ],
+)
+def test_the_setting_is_read_from_the_kind_of_document(
+    coder: Coder, text: str, setting: str, reason: str
+) -> None:
+    result = coder.code(text)
+    assert (result.setting, result.setting_reason) == (setting, reason)

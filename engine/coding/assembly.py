@@ -8,7 +8,7 @@ from medcode.engine.rulelang import Fact, Outcome
 from medcode.terminology import CodeSet
 
 from .assignment import Candidate
-from .encounter import CONCLUSION_SECTIONS
+from .encounter import CONCLUSION_SECTIONS, rank_for_first
 
 
 def assemble(
@@ -25,9 +25,11 @@ def assemble(
     for position, fact in enumerate(active, 1):
         group = _group(fact)
         evidence = tuple(c.mention.evidence() for c in group)
+        first = () if position > 1 else (_first_listed(setting, fact, group, active[1:2]),)
         trace = (
             *(group[0].trace if fact.handle else ()),
             *fact.steps,
+            *first,
             {"step": "sequence", "position": position},
         )
         confidence = _confidence(group) if fact.handle else "medium"
@@ -71,6 +73,32 @@ def assemble(
         queries=tuple(queries),
         versions=versions,
     )
+
+
+def _first_listed(
+    setting: str, fact: Fact, group: list[Candidate], rest: list[Fact]
+) -> dict[str, object]:
+    """Why the code is first: the principal diagnosis (II, inpatient) or the first-listed
+    diagnosis (IV.G, outpatient) is the rule that put it first, or the section and words the
+    provider documents it in; the runner-up is the code that comes next."""
+    moved = [s for s in fact.steps if str(s.get("action", "")).startswith("sequence ")]
+    if moved:
+        why = f"sequenced first by rule {moved[-1]['rule']} ({moved[-1]['citation']})"
+    else:
+        mention = min(
+            (c.mention for c in group),
+            key=lambda m: (rank_for_first(m.section), m.start),
+            default=None,
+        )
+        where = (mention.section or "the note") if mention else "a rule"
+        said = f' "{mention.text}"' if mention else ""
+        why = f"the first condition documented in {where}{said}"
+    return {
+        "step": "first-listed",
+        "guideline": "II" if setting == "inpatient" else "IV.G",
+        "why": why,
+        "runner_up": rest[0].code if rest else None,
+    }
 
 
 def _merged(facts: list[Fact]) -> list[Fact]:

@@ -10,10 +10,19 @@ from medcode.terminology import CodeSet
 from .assignment import Candidate
 from .specificity import SpecificityWalker, head_words
 
-# Sections whose diagnoses are the provider's conclusions: they lead the sequence.
-CONCLUSION_SECTIONS = frozenset(
-    {"discharge_diagnoses", "assessment_and_plan", "assessment", "problem_list", "plan"}
+# Sections whose diagnoses are the provider's conclusions, in the order they lead the sequence
+# (II: the principal diagnosis is the condition established after study; IV.G: the first-listed
+# is the reason for the encounter the provider concludes). The rest follow in note order.
+FIRST_LISTED_SECTIONS = (
+    "discharge_diagnoses",
+    "assessment_and_plan",
+    "assessment",
+    "problem_list",
+    "plan",
+    "admission_diagnoses",
+    "chief_complaint",
 )
+CONCLUSION_SECTIONS = frozenset(FIRST_LISTED_SECTIONS[:5])
 # Words that never tell one additional code from another.
 _FILLER_WORDS = frozenset({"unspecified", "other", "specified"})
 
@@ -45,12 +54,16 @@ def encounter(candidates: list[Candidate], setting: str, text: str) -> Encounter
 
 
 def _sequence_key(group: list[Candidate]) -> tuple[int, int]:
-    """Conclusions first, in the order the provider lists them, then the rest in note order
-    (rules resequence after this)."""
-    concluded = [c.mention.start for c in group if c.mention.section in CONCLUSION_SECTIONS]
-    if concluded:
-        return (0, min(concluded))
-    return (1, min(c.mention.start for c in group))
+    """By the first section of FIRST_LISTED_SECTIONS the code is documented in, in the order
+    the provider lists them there; then the rest in note order (rules resequence after)."""
+    return min((rank_for_first(c.mention.section), c.mention.start) for c in group)
+
+
+def rank_for_first(section: str | None) -> int:
+    """A section's place in FIRST_LISTED_SECTIONS; the others after them."""
+    if section in FIRST_LISTED_SECTIONS:
+        return FIRST_LISTED_SECTIONS.index(section)
+    return len(FIRST_LISTED_SECTIONS)
 
 
 class WordSupporter:
