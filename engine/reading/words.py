@@ -40,6 +40,11 @@ READS_AS = {
     **dict.fromkeys(UPPER_LIMB, ("upper_limb",)),
     **dict.fromkeys(("colon", "sigmoid", "cecum", "colonic"), ("large_intestine",)),
     "both": ("bilateral",),
+    # Index: Diabetes, uncontrolled, meaning hyperglycemia; Epilepsy or Migraine, intractable
+    # (pharmacoresistant) (treatment resistant) (refractory) (poorly controlled)
+    "uncontrolled": ("hyperglycemia", "intractable"),
+    "refractory": ("intractable",),
+    "pharmacoresistant": ("intractable",),
     # the Tabular says hemorrhage where notes say bleeding ("ulcer with active bleeding")
     "bleeding": ("hemorrhage",),
     "bleed": ("hemorrhage",),
@@ -52,6 +57,14 @@ def one_word_phrases(text: str) -> set[str]:
     return {word for phrase, word in ONE_WORD.items() if phrase in lower}
 
 
+# Two words that read as one more: "poorly controlled" diabetes is with hyperglycemia, a poorly
+# controlled migraine intractable (Index).
+READS_AS_PAIRS = {
+    ("poorly", "controlled"): ("hyperglycemia", "intractable"),
+    ("inadequately", "controlled"): ("hyperglycemia", "intractable"),
+    ("suboptimally", "controlled"): ("hyperglycemia", "intractable"),
+    ("of", "control"): ("hyperglycemia", "intractable"),
+}
 # A roman numeral after a word that counts reads as its number: "stage III" is stage 3, "type II"
 # type 2, "class III" class 3. Not alone: "I" is a pronoun, "IV" intravenous.
 ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
@@ -59,12 +72,14 @@ COUNTED = frozenset({"stage", "type", "class", "grade"})
 
 
 def read_as(words: Iterable[str]) -> set[str]:
-    """The note's words, in order, with what they also read as (see READS_AS and ROMAN)."""
+    """The note's words, in order, with what they also read as (READS_AS, READS_AS_PAIRS,
+    ROMAN)."""
     ordered = list(words)
     read = set(ordered).union(*(READS_AS.get(w, ()) for w in ordered))
-    read.update(
-        ROMAN[word] for before, word in pairwise(ordered) if before in COUNTED and word in ROMAN
-    )
+    for before, word in pairwise(ordered):
+        if before in COUNTED and word in ROMAN:
+            read.add(ROMAN[word])
+        read.update(READS_AS_PAIRS.get((before, word), ()))
     return read
 
 
