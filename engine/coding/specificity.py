@@ -203,7 +203,11 @@ class SpecificityWalker:
         the term nor the code reached has, the siblings of the matched node are weighed too,
         and one the words choose outright wins. A region the sentence names that the code
         lacks ("diverticulosis of sigmoid colon": large intestine, not "part unspecified") is
-        looked for up to the category."""
+        looked for up to the category. The term's own words that its node's title lacks name
+        the node ("headache" of "migraine headache" is migraine, G43, not the periodic headache
+        syndromes below it): they support no child, unless they are axis words."""
+        consumed = content_words(term) - self.words(key) - _AXIS_WORDS
+        context = context - consumed if consumed & context else context
         specific = self.most_specific(key, context)
         words = self.words(specific.code)
         said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
