@@ -46,7 +46,7 @@ _UNMARKED = frozenset({"unilateral"})
 AXES: tuple[tuple[str, frozenset[str]], ...] = (
     ("stage", frozenset({"stage", "3a", "3b"})),
     ("type", frozenset({"type", "systolic", "diastolic", "combined"})),
-    ("acuity", frozenset({"acute", "chronic", "subacute", "recurrent"})),
+    ("acuity", frozenset({"acute", "chronic", "subacute", "recurrent", "exacerbation"})),
     ("severity", frozenset({"mild", "moderate", "severe", "intermittent", "persistent"})),
     ("episode of care", frozenset({"initial", "subsequent", "sequela"})),
     ("laterality", frozenset({"right", "left", "bilateral", "unilateral"})),
@@ -196,21 +196,28 @@ class SpecificityWalker:
         words = set().union(*(self.words(c) for c in children)) - parent_words
         return next((name for name, axis in AXES if words & axis), "specificity")
 
-    def from_match(self, key: str, term: str, text: str, context: Set[str]) -> Specific:
+    def from_match(
+        self, key: str, term: str, text: str, context: Set[str], clause: Set[str] = frozenset()
+    ) -> Specific:
         """`most_specific` from a node matched by `term`. A term may match past an axis word
         of the note ("right arm" meets "Pain in arm, unspecified"; "bilateral cleft lip" meets
         "cleft lip NOS", the unilateral code): when the mention says an axis word that neither
         the term nor the code reached has, the siblings of the matched node are weighed too,
         and one the words choose outright wins. A region the sentence names that the code
         lacks ("diverticulosis of sigmoid colon": large intestine, not "part unspecified") is
-        looked for up to the category. The term's own words that its node's title lacks name
-        the node ("headache" of "migraine headache" is migraine, G43, not the periodic headache
-        syndromes below it): they support no child, unless they are axis words."""
+        looked for up to the category. `clause` is the words of the mention's own clause: an
+        axis word there counts as said ("COPD exacerbation" is COPD with exacerbation). The
+        term's own words that its node's title lacks name the node ("headache" of "migraine
+        headache" is migraine, G43, not the periodic headache syndromes below it): they support
+        no child, unless they are axis words."""
         consumed = content_words(term) - self.words(key) - _AXIS_WORDS
         context = context - consumed if consumed & context else context
         specific = self.most_specific(key, context)
         words = self.words(specific.code)
         said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
+        # an axis word of the mention's own clause counts too (not one another concept lent):
+        # "COPD exacerbation" is COPD with exacerbation
+        said |= (clause & _AXIS_WORDS) - content_words(term)
         if (said - words) & _AXIS_WORDS:
             parent = self.codeset.parent(key)
             if parent and _seventh(parent, self.codeset.children(parent)):
