@@ -66,7 +66,7 @@ class Assigner:
             },
         ]
         specific = self.walker.from_match(
-            entry.key, entry.term, mention.text, mention.sentence_words, mention.clause_words
+            entry.key, entry.term, mention.text, mention.sentence_words, mention.attached_words
         )
         trace += [
             {

@@ -197,7 +197,7 @@ class SpecificityWalker:
         return next((name for name, axis in AXES if words & axis), "specificity")
 
     def from_match(
-        self, key: str, term: str, text: str, context: Set[str], clause: Set[str] = frozenset()
+        self, key: str, term: str, text: str, context: Set[str], attached: Set[str] = frozenset()
     ) -> Specific:
         """`most_specific` from a node matched by `term`. A term may match past an axis word
         of the note ("right arm" meets "Pain in arm, unspecified"; "bilateral cleft lip" meets
@@ -205,8 +205,9 @@ class SpecificityWalker:
         the term nor the code reached has, the siblings of the matched node are weighed too,
         and one the words choose outright wins. A region the sentence names that the code
         lacks ("diverticulosis of sigmoid colon": large intestine, not "part unspecified") is
-        looked for up to the category. `clause` is the words of the mention's own clause: an
-        axis word there counts as said ("COPD exacerbation" is COPD with exacerbation). The
+        looked for up to the category. `attached` is the words written with the mention, in its
+        phrase: an axis word there counts as said ("COPD exacerbation" is COPD with
+        exacerbation). The
         term's own words that its node's title lacks name the node ("headache" of "migraine
         headache" is migraine, G43, not the periodic headache syndromes below it): they support
         no child, unless they are axis words."""
@@ -215,9 +216,7 @@ class SpecificityWalker:
         specific = self.most_specific(key, context)
         words = self.words(specific.code)
         said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
-        # an axis word of the mention's own clause counts too (not one another concept lent):
-        # "COPD exacerbation" is COPD with exacerbation
-        said |= (clause & _AXIS_WORDS) - content_words(term)
+        said |= (attached & _AXIS_WORDS) - content_words(term)
         if (said - words) & _AXIS_WORDS:
             parent = self.codeset.parent(key)
             if parent and _seventh(parent, self.codeset.children(parent)):

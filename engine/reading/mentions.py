@@ -45,7 +45,7 @@ class Mention:
     entries: tuple[LexiconEntry, ...]
     sentence_words: frozenset[str]  # its clause's words and what other concepts lend it
     sentence: int
-    clause_words: frozenset[str] = frozenset()  # its clause's own words
+    attached_words: frozenset[str] = frozenset()  # the words written with it, in its phrase
 
     def evidence(self) -> Evidence:
         return Evidence(self.start, self.end, self.text, self.section, self.assertion)
@@ -93,8 +93,7 @@ class MentionReader:
         trimester = _trimester(doc)
         for span in doc.ents:
             section = span._.section_category
-            own = self._own_words(span, sentences)
-            words = self._context_words(span, sentences, own)
+            words = self._context_words(span, sentences)
             if trimester and span._.lexicon_entries[0].key.startswith("O"):
                 words |= trimester  # the weeks the note gives date every pregnancy code
             yield Mention(
@@ -107,20 +106,17 @@ class MentionReader:
                 span._.lexicon_entries,
                 words,
                 offset + doc[sentences.bounds(span)[0]].idx,
-                frozenset(own),
+                frozenset(read_as(sentences.attached(span))),
             )
 
-    def _own_words(self, span: Span, sentences: SentenceIndex) -> set[str]:
-        # a year is no evidence ("pneumonia in 2019" is not the COVID-19 pneumonia J12.82)
-        return read_as(w for w in sentences.words(span) if not _is_year(w))
-
-    def _context_words(self, span: Span, sentences: SentenceIndex, own: set[str]) -> frozenset[str]:
+    def _context_words(self, span: Span, sentences: SentenceIndex) -> frozenset[str]:
         """The sentence's words, plus the title words and codes of the other concepts in it
         ("CKD" brings "chronic kidney disease"), so that "T2DM with CKD" supports E11.22.
         Words a negation covers are left out ("no perforation or abscess" supports nothing),
         so are the words of a status (Z code) concept; "both" reads as "bilateral", a site
         as its region ("foot": lower limb)."""
-        words = set(own)
+        # a year is no evidence ("pneumonia in 2019" is not the COVID-19 pneumonia J12.82)
+        words = read_as(w for w in sentences.words(span) if not _is_year(w))
         for other in sentences.ents(span):
             if other != span and not other._.is_negated:
                 key = other._.lexicon_entries[0].key

@@ -52,6 +52,7 @@ _JOINERS = {"and", "with", "or", ";", "plus", "also", "+", "/"}
 # Words that list conditions side by side rather than link them.
 _LISTING = {"and", "or", ";", ",", "plus", "also", "+", "/", "."}
 _MAX_HEADER_WORDS = 6
+_ATTACHED = 3
 
 
 def split_flattened_lines(nlp: Language) -> None:
@@ -211,6 +212,21 @@ class SentenceIndex:
         if after and (joiner := self._last_joiner(span.end, after[0].start)) is not None:
             end = joiner
         return first, end
+
+    def attached(self, span: Span) -> list[str]:
+        """The words written with the span, in its phrase: up to _ATTACHED tokens either side,
+        not past punctuation, a joiner or a negation ("COPD exacerbation improving")."""
+        doc, words = self.doc, self._token_words
+        near: list[str] = []
+        for step, start in ((1, span.end), (-1, span.start - 1)):
+            i = start
+            while 0 <= i < len(doc) and abs(i - start) < _ATTACHED:
+                token = doc[i]
+                if token.is_punct or token.lower_ in _JOINERS or i in self.negated:
+                    break
+                near += words[i]
+                i += step
+        return near
 
     def linked(self, span: Span, other: Span) -> bool:
         """Whether two concepts of a sentence are written as one ("T2DM with CKD"), not listed

@@ -78,7 +78,8 @@ def read_as(words: Iterable[str]) -> set[str]:
     read = set(ordered).union(*(READS_AS.get(w, ()) for w in ordered))
     for before, word in pairwise(ordered):
         if before in COUNTED and word in ROMAN:
-            read.add(ROMAN[word])
+            # "type II" is the one word "type_2" (ONE_WORD), never a stage 2 elsewhere
+            read.add(f"type_{ROMAN[word]}" if before == "type" else ROMAN[word])
         read.update(READS_AS_PAIRS.get((before, word), ()))
     return read
 
