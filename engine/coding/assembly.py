@@ -25,21 +25,21 @@ def assemble(
     for position, fact in enumerate(active, 1):
         group = _group(fact)
         evidence = tuple(c.mention.evidence() for c in group)
-        first = () if position > 1 else (_first_listed(setting, fact, group, active[1:2]),)
+        first_listed = () if position > 1 else (_first_listed(setting, fact, group, active[1:2]),)
         trace = (
             *(group[0].trace if fact.handle else ()),
             *fact.steps,
-            *first,
+            *first_listed,
             {"step": "sequence", "position": position},
         )
         confidence = _confidence(group) if fact.handle else "medium"
         title = codeset.node(fact.code).title
         codes.append(CodedCode(fact.code, title, position, confidence, evidence, trace))
-        first = group[0]
-        if fact.handle and fact.code == first.code and all(c.missing for c in group):
+        # fact.handle: the code comes from mentions (a rule's code may have none behind it)
+        if fact.handle and fact.code == group[0].code and all(c.missing for c in group):
             queries += [
-                Query(fact.code, m, _question(codeset, fact.code, m, first), evidence)
-                for m in first.missing
+                Query(fact.code, m, _question(codeset, fact.code, m, group[0]), evidence)
+                for m in group[0].missing
             ]
     for q in outcome.queries:
         title = codeset.node(q.code).title
