@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medcode.engine.reading.measurements import ORIGIN as MEASUREMENT_ORIGIN
-from medcode.engine.reading.mentions import SECTION_ASSERTIONS, Mention
+from medcode.engine.reading.mentions import Mention
 
 from .policy import AssertionPolicy
 from .specificity import SpecificityWalker
@@ -35,6 +35,10 @@ class Candidate:
     def measured(self) -> bool:
         """A value the note measured ("BMI 24.5"), not a condition it states."""
         return self.trace[0].get("source") == MEASUREMENT_ORIGIN
+
+
+# The section whose conditions without a history code are the patient's chronic conditions.
+CHRONIC_LIST = "past_medical_history"
 
 
 class Assigner:
@@ -112,11 +116,12 @@ class Assigner:
             elif (
                 action == "history"
                 and (row is None or row.history is None)
-                and SECTION_ASSERTIONS.get(mention.section or "") == "historical"
+                and mention.section == CHRONIC_LIST
                 and not any(m["category"] in ("historical", "resolved") for m in mention.modifiers)
             ):
-                # A past-history list (no "history of", no "resolved") names the patient's chronic
-                # conditions (HTN, T2DM, CKD); those with a personal-history code are over.
+                # A past medical history list (no "history of", no "resolved") names the
+                # patient's chronic conditions (HTN, T2DM, CKD); those with a personal-history
+                # code are over. A past surgical history names what surgery treated.
                 source = row.source if row is not None else decision.source
                 trace.append(
                     {"step": "history", "from": code, "to": code, "source": source, "chronic": True}
