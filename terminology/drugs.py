@@ -4,6 +4,7 @@ drug therapy (Z79.-) from a medication list, allergy status (Z88.-, Z91.0-) from
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,21 +23,27 @@ class DrugClass:
 
 
 class DrugTable:
-    """Drug names (as normalised words) -> their class."""
+    """Drug names (as normalised words) -> their class; the words of a short course."""
 
-    def __init__(self, names: dict[tuple[str, ...], tuple[str, DrugClass]]):
+    def __init__(
+        self,
+        names: dict[tuple[str, ...], tuple[str, DrugClass]],
+        short_course: re.Pattern[str] | None = None,
+    ):
         self.names = names
         self.longest = max((len(words) for words in names), default=0)
+        self.short_course = short_course
 
     @classmethod
     def load(cls, path: Path = DRUGS_FILE) -> DrugTable:
-        table = yaml.safe_load(path.read_text(encoding="utf-8"))["classes"]
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         names: dict[tuple[str, ...], tuple[str, DrugClass]] = {}
-        for name, row in table.items():
+        for name, row in data["classes"].items():
             drug_class = DrugClass(name, row.get("long_term"), row.get("allergy"))
             for drug in row["names"]:
                 names.setdefault(normalize_tokens(str(drug)), (str(drug), drug_class))
-        return cls(names)
+        short = data.get("short_course", ())
+        return cls(names, re.compile("|".join(short), re.IGNORECASE) if short else None)
 
     def codes(self) -> set[str]:
         """Every code the table names (each must be a billable code of the code set)."""

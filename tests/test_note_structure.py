@@ -186,3 +186,12 @@ def test_the_setting_is_read_from_the_kind_of_document(
 ) -> None:
     result = coder.code(text)
     assert (result.setting, result.setting_reason) == (setting, reason)
+
+
+def test_a_short_course_on_the_medication_list_is_no_long_term_therapy(coder: Coder) -> None:
+    text = (
+        "Assessment: COPD exacerbation.\n"
+        "Medications: Prednisone taper, Lovenox x14 days, Advair 250/50 one puff b.i.d., "
+        "aspirin 81 mg daily."
+    )
+    assert coded(coder, text) == ["J44.1", "Z79.51", "Z79.82"]

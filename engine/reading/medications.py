@@ -13,6 +13,8 @@ from medcode.terminology.lexicon import LexiconEntry, normalize_tokens
 ORIGIN = "terminology/drugs.yaml"
 # the section of a list -> which code of a drug's class it implies
 LISTS = {"medications": "long_term", "allergies": "allergy"}
+# how far after a drug's name its list entry may say a short course
+_ENTRY_TOKENS = 12
 
 
 def drug_spans(doc: Doc, table: DrugTable, label: str) -> list[Span]:
@@ -35,6 +37,8 @@ def drug_spans(doc: Doc, table: DrugTable, label: str) -> list[Span]:
         length, name, drug_class = found
         first, last, kind = words[i][1], words[i + length - 1][1], words[i][2]
         code = getattr(drug_class, kind)
+        if kind == "long_term" and _short_course(doc, last, table):
+            code = None
         if code is not None and words[i + length - 1][2] == kind:
             span = Span(doc, first, last + 1, label=label)
             span._.lexicon_entries = (LexiconEntry(code, "drug list", ORIGIN, name),)
@@ -42,3 +46,17 @@ def drug_spans(doc: Doc, table: DrugTable, label: str) -> list[Span]:
             spans.append(span)
         i += length
     return spans
+
+
+def _short_course(doc: Doc, last: int, table: DrugTable) -> bool:
+    """Whether the list entry after the drug's name says a short course ("x5 days", "taper")."""
+    if table.short_course is None:
+        return False
+    end = last + 1
+    while end < len(doc) and end - last <= _ENTRY_TOKENS and not _ends_entry(doc[end]):
+        end += 1
+    return bool(table.short_course.search(doc[last + 1 : end].text))
+
+
+def _ends_entry(token) -> bool:
+    return "\n" in token.text or token.text in (",", ";") or token.is_sent_start
