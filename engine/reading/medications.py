@@ -21,11 +21,11 @@ def drug_spans(doc: Doc, table: DrugTable, label: str) -> list[Span]:
     """Spans of the drugs named in the medication and allergy sections, each with the entry
     of the status code its class and list give."""
     words: list[tuple[str, int, str]] = []  # (word, token index, the list it is on)
-    for token in doc:
-        section = token._.section
-        kind = LISTS.get(section.category) if section is not None else None
+    for section in doc._.sections:  # only the lists' tokens: most of a note is neither
+        kind = LISTS.get(section.category)
         if kind is not None:
-            words += [(word, token.i, kind) for word in normalize_tokens(token.text)]
+            start, end = section.section_span
+            words += [(w, t.i, kind) for t in doc[start:end] for w in normalize_tokens(t.text)]
     spans = []
     plain = [word for word, _, _ in words]
     i = 0
