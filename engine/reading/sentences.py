@@ -16,6 +16,8 @@ from spacy.util import compile_infix_regex
 from medcode.terminology.lexicon import normalize_tokens
 
 _ENDERS = {".", "?", "!", ";"}
+# What ends a line's sentence before a line break, or makes a comma after it a flattened break.
+_BREAKS = _ENDERS | {":"}
 # Words a wrapped line may end with: the sentence goes on below ("... follow-up in\nclinic").
 _CONTINUING = {
     "and",
@@ -58,7 +60,7 @@ _ATTACHED = 3
 def split_flattened_lines(nlp: Language) -> None:
     """Let the tokenizer split "obesity.,DISCHARGE" and "PROCEDURES:,1." into their words and
     punctuation: notes flattened to one line write a line break as a comma after a full stop or
-    a colon (see `_flattened_break`)."""
+    a colon (see `_starts`)."""
     infixes = [*nlp.Defaults.infixes, r"(?<=[^\s.:;!?,])[.:;!?](?=,)", r"(?<=[.:;!?]),(?=\S)"]
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
@@ -84,63 +86,49 @@ def _starts(doc: Doc) -> list[int]:
       flattened to one line write it ("obesity.,DISCHARGE DIAGNOSIS: , Morbid obesity.");
     - after a header written in capitals and a colon ("HEENT: normocephalic").
     """
-    tokens = list(doc)
-    starts = [-1] * len(tokens)
-    if tokens:
+    texts = [t.text for t in doc]  # plain strings: the loop is on every note's every token
+    starts = [-1] * len(texts)
+    if texts:
         starts[0] = 1
-    previous = None  # the last token that is not only spaces
-    line: list = []  # the words of the current line so far, while they may be a header
-    for token in tokens:
-        text = token.text
+    previous = before = None  # the last two tokens that are not only spaces
+    line: list[int] = []  # the current line's tokens so far, while they may be a header
+    for i, text in enumerate(texts):
         if text.isspace() and "\n" not in text:
             continue
         if previous is None:
-            starts[token.i] = 1
+            start = True
         elif "\n" in text:
-            pass  # the line break token itself: the next token decides
-        elif "\n" in previous.text:
-            if _new_line(previous, token):
-                starts[token.i] = 1
-        elif (
-            (previous.text in _ENDERS and previous.whitespace_)
-            or (previous.text == "," and _flattened_break(doc, previous))
-            or (previous.text == ":" and line and _is_header(line))
-        ):
-            starts[token.i] = 1
-        if starts[token.i] == 1 or "\n" in text:
+            start = False  # the line break token itself: the next token decides
+        elif "\n" in texts[previous]:
+            start = _new_line(texts, previous, before, i)
+        else:
+            last = texts[previous]
+            start = (
+                (last in _ENDERS and bool(doc[previous].whitespace_))
+                # a comma after a full stop or a header colon is a flattened line break
+                or (last == "," and before is not None and texts[before] in _BREAKS)
+                or (last == ":" and bool(line) and _is_header([doc[j] for j in line]))
+            )
+        if start:
+            starts[i] = 1
+        if start or "\n" in text:
             line = []
         if "\n" not in text:
-            line.append(token)
-        previous = token
+            line.append(i)
+        before, previous = previous, i
     return starts
 
 
-def _flattened_break(doc: Doc, token) -> bool:
-    """Whether `token` (a comma) stands for a line break: it follows a full stop or a colon
-    with no space between."""
-    if token.text != "," or token.i == 0:
-        return False
-    before = _before(doc[token.i - 1])  # "HOSPITAL COURSE:  ,The"
-    return before.text in _ENDERS or before.text == ":"
-
-
-def _before(token):
-    """`token`, or the nearest token before it that is not only spaces."""
-    while token.text.isspace() and "\n" not in token.text and token.i > 0:
-        token = token.doc[token.i - 1]
-    return token
-
-
-def _new_line(line_break, token) -> bool:
-    """Whether the line that starts at `token` starts a sentence (see `_starts`)."""
-    if line_break.text.count("\n") > 1 or line_break.i == 0:
+def _new_line(texts: list[str], line_break: int, before: int | None, first: int) -> bool:
+    """Whether the line that starts at token `first` starts a sentence (see `_starts`)."""
+    if texts[line_break].count("\n") > 1 or before is None:
         return True
-    before = _before(line_break.doc[line_break.i - 1])
-    if "\n" in before.text or before.text in _ENDERS or before.text == ":":
+    last = texts[before]
+    if "\n" in last or last in _BREAKS:
         return True
-    if token.text[:1].isdigit() or token.text in ("-", "*", "\u2022"):
+    if texts[first][:1].isdigit() or texts[first] in ("-", "*", "\u2022"):
         return True  # a list item
-    return not (before.lower_ in _CONTINUING or token.text[:1].islower())
+    return not (last.lower() in _CONTINUING or texts[first][:1].islower())
 
 
 def _is_header(words: list) -> bool:
