@@ -8,7 +8,7 @@ from medcode.engine.rulelang import Encounter, Fact
 from medcode.terminology import CodeSet
 
 from .assignment import Candidate
-from .specificity import SpecificityWalker, head_words
+from .specificity import UNTELLING, SpecificityWalker, head_words
 
 # Sections whose diagnoses are the provider's conclusions, in the order they lead the sequence
 # (II: the principal diagnosis is the condition established after study; IV.G: the first-listed
@@ -78,13 +78,17 @@ class WordSupporter:
 
         The roots are siblings for this choice (N18.1-N18.6 for "stage of CKD"): a root is
         supported by a word of the note, beyond the fact's own title, that sets it or a code
-        below it apart from the others ("3a" for N18.31); a single root only by the note naming
-        it ("end stage" heart failure). Then the walk goes as deep as the words allow. Numbers
-        of the fact's own title never count: "type 2" is not "stage 2".
+        below it apart from the others ("3a" for N18.31), never a generic or acuity word alone;
+        a single root only by the note naming it ("end stage" heart failure). Then the walk goes
+        as deep as the words allow. Numbers of the fact's own title never count: "type 2" is not
+        "stage 2".
         """
         own = content_words(self.codeset.node(fact.code).title)
         words = fact.words - {w for w in own if w.isdigit()}
-        telling = fact.words - own  # words of the note beyond what the code itself says
+        # words of the note beyond what the code itself says; a generic or acuity word
+        # ("chronic", "disease") names no condition of its own ("chronic" of COPD is no
+        # chronic kidney disease)
+        telling = fact.words - own - UNTELLING
         common = frozenset.intersection(*(self.walker.words(r) for r in roots)) | _FILLER_WORDS
 
         def support(root: str) -> int:

@@ -55,6 +55,8 @@ AXES: tuple[tuple[str, frozenset[str]], ...] = (
 )
 
 _NOT_LENT = _GENERIC | dict(AXES)["laterality"] | dict(AXES)["episode of care"]
+# Words that name no condition of their own, so support no additional code by themselves.
+UNTELLING = _GENERIC | dict(AXES)["acuity"]
 _AXIS_WORDS = frozenset().union(*(words for _, words in AXES))
 _SIDES = frozenset({"right", "left", "bilateral"})
 # Where the clause of a title's "without" ends.
