@@ -47,9 +47,17 @@ class DocumentTypes:
             )
             for row in yaml.safe_load(path.read_text(encoding="utf-8"))
         ]
+        signs = [p.pattern for k in self.kinds for p in (*k.opening, *k.phrases)]
+        self.any_sign = re.compile("|".join(f"(?:{p})" for p in signs), re.IGNORECASE)
+        self.sections = frozenset().union(*(k.sections for k in self.kinds))
 
     def classify(self, text: str, sections: frozenset[str]) -> DocumentType:
         opening = text[:OPENING_CHARS]
+        # most notes are office notes, the last kind: one search of the text for any sign of
+        # another kind first (each pattern alone only to name the signs of the kind it found)
+        if not sections & self.sections and not self.any_sign.search(text):
+            kind = self.kinds[-1]
+            return DocumentType(kind.name, kind.setting, kind.name)
         for kind in self.kinds:
             signs = [f"section {s}" for s in sorted(kind.sections & sections)]
             signs += [f'"{m.group(0)}"' for p in kind.opening if (m := p.search(opening))]
