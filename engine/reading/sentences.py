@@ -1,4 +1,6 @@
-"""A line-aware sentence splitter: clinical notes put one finding per line or list item.
+"""Sentences as notes are written: one finding per line or list item, lines wrapped in the
+middle of a sentence, headers inline, notes flattened to one line by their export; and the
+index of a doc's sentences, their concepts and the words a concept's phrase has.
 
 Replaces PyRuSH (70% of medspaCy's default run time) with a rule that is linear in tokens.
 """
