@@ -6,21 +6,15 @@ until its line is removed). docs/BENCHMARKS.md reports the micro scores."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from medcode.engine.coding.coder import Coder
 from medcode.terminology import CodeSet
 
-GOLD = Path(__file__).parent / "gold"
-NOTES = yaml.safe_load((GOLD / "mtsamples.yaml").read_text(encoding="utf-8"))
-GAPS = {
-    line.strip()
-    for line in (GOLD / "mtsamples_known_gaps.txt").read_text(encoding="utf-8").splitlines()
-    if line.strip() and not line.startswith("#")
-}
+from . import gold_sets
+
+NOTES = gold_sets.notes("mtsamples.yaml")
+GAPS = gold_sets.known_gaps("mtsamples_known_gaps.txt")
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +47,7 @@ def test_known_gaps_name_real_notes() -> None:
     assert {n["id"] for n in NOTES} >= GAPS
 
 
-@pytest.mark.parametrize(
-    "note",
-    [
-        pytest.param(n, id=n["id"], marks=pytest.mark.xfail(strict=True, reason="known gap"))
-        if n["id"] in GAPS
-        else pytest.param(n, id=n["id"])
-        for n in NOTES
-    ],
-)
+@pytest.mark.parametrize("note", gold_sets.params(NOTES, GAPS))
 def test_real_note(coder: Coder, note: dict) -> None:
     result = coder.code(note["text"], document=note["id"], setting=note["setting"])
     reported = [c.code for c in result.codes]
