@@ -213,12 +213,13 @@ class SpecificityWalker:
         term's own words that its node's title lacks name the node ("headache" of "migraine
         headache" is migraine, G43, not the periodic headache syndromes below it): they support
         no child, unless they are axis words."""
-        consumed = content_words(term) - self.words(key) - _AXIS_WORDS
+        term_words = content_words(term)
+        consumed = term_words - self.words(key) - _AXIS_WORDS
         context = context - consumed if consumed & context else context
         specific = self.most_specific(key, context)
         words = self.words(specific.code)
-        said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - content_words(term)
-        said |= (attached & _AXIS_WORDS) - content_words(term)
+        said = content_words(_DEFAULT_PHRASES.sub(" unspecified ", text)) - term_words
+        said |= (attached & _AXIS_WORDS) - term_words
         if (said - words) & _AXIS_WORDS:
             parent = self.codeset.parent(key)
             if parent and _seventh(parent, self.codeset.children(parent)):

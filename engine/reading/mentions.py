@@ -53,11 +53,10 @@ class Mention:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """What reading a note gives coding: its mentions, the section categories it has, and the
-    kind of document it is (with the setting a coder codes it in)."""
+    """What reading a note gives coding: its mentions and the kind of document it is (with the
+    setting a coder codes it in)."""
 
     mentions: list[Mention]
-    sections: frozenset[str]
     document_type: DocumentType
 
 
@@ -76,7 +75,7 @@ class MentionReader:
             mentions += self._mentions(doc, offset)
             sections.update(s.category for s in doc._.sections if s.category)
         kind = self.document_types.classify(text, frozenset(sections))
-        return Reading(mentions, frozenset(sections), kind)
+        return Reading(mentions, kind)
 
     def _docs(self, text: str) -> Iterator[tuple[int, Doc]]:
         offset = 0

@@ -54,7 +54,7 @@ _CONTINUING = {
 _SIDES = {"L": ("left",), "R": ("right",)}
 _JOINERS = {"and", "with", "or", ";", "plus", "also", "+", "/"}
 # Words that list conditions side by side rather than link them.
-_LISTING = {"and", "or", ";", ",", "plus", "also", "+", "/", "."}
+_LISTING = (_JOINERS - {"with"}) | {",", "."}
 _MAX_HEADER_WORDS = 6
 _ATTACHED = 3
 
