@@ -12,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .codeset import CodeSet
+from .index_codes import reconcile
+from .index_release import resolve_index_source
+from .index_terms import IndexBuild, build_index, index_digest
 from .errors import TerminologyError
 from .lexicon import Lexicon, build_lexicon, curated_digest
 from .sources import TabularSource, resolve_source
@@ -66,13 +69,34 @@ def load_codeset(
     return CodeSet.from_payload(payload)
 
 
-def load_lexicon(codeset: CodeSet, *, use_cache: bool = True) -> Lexicon:
-    """The lexicon of a code set and the curated files, cached like the code set."""
-    identity = hashlib.sha256((codeset.provenance.sha256 + curated_digest()).encode()).hexdigest()
+def load_index(
+    codeset: CodeSet, cms_dir: str | os.PathLike[str] | None = None, *, use_cache: bool = True
+) -> IndexBuild:
+    """The Index family (packaged FY2025, or `cms_dir` / $MEDCODE_CMS_DIR) reconciled with the
+    code set, as lexicon entries and the Neoplasm Table's sites; cached like the code set."""
+    source = resolve_index_source(cms_dir)
+    identity = hashlib.sha256(
+        (codeset.provenance.sha256 + source.sha256() + index_digest()).encode()
+    ).hexdigest()
+
+    def build() -> IndexBuild:
+        index = source.load()
+        return build_index(index, source.label, identity, reconcile(index, codeset, source.year))
+
+    return _cached("index", identity, build, use_cache=use_cache)
+
+
+def load_lexicon(
+    codeset: CodeSet, index: IndexBuild | None = None, *, use_cache: bool = True
+) -> Lexicon:
+    """The lexicon of a code set, the curated files and an Index, cached like the code set."""
+    parts = codeset.provenance.sha256 + curated_digest() + (index.identity if index else "")
+    identity = hashlib.sha256(parts.encode()).hexdigest()
+    extra = index.entries if index else ()
     terms, rows = _cached(
         "lexicon",
         identity,
-        lambda: (lambda lx: (lx.terms, lx.rows))(build_lexicon(codeset)),
+        lambda: (lambda lx: (lx.terms, lx.rows))(build_lexicon(codeset, extra)),
         use_cache=use_cache,
     )
     return Lexicon(terms, rows)
@@ -134,4 +158,11 @@ def _write_cache(path: Path, stored: tuple) -> None:
             Path(tmp.name).unlink(missing_ok=True)
 
 
-__all__ = ["TerminologyError", "build_codeset", "cache_dir", "load_codeset", "load_lexicon"]
+__all__ = [
+    "TerminologyError",
+    "build_codeset",
+    "cache_dir",
+    "load_codeset",
+    "load_index",
+    "load_lexicon",
+]

@@ -19,6 +19,7 @@ every Drug-table code lacks its 7th character (A, D or S); `IndexHit` carries bo
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import unicodedata
@@ -449,15 +450,19 @@ def load_index_file(path: str | os.PathLike[str]) -> IndexFile:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
+        load_dtd=False,
         remove_comments=True,
         remove_pis=True,
         remove_blank_text=True,
     )
     try:
-        root = etree.parse(str(file_path), parser).getroot()
+        data = file_path.read_bytes()
+        if file_path.suffix == ".xz":  # the copies shipped in the package
+            data = lzma.decompress(data)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise TerminologyError(f"malformed index XML {file_path}: {_one_line(exc)}") from exc
-    except OSError as exc:
+    except (OSError, lzma.LZMAError) as exc:
         raise TerminologyError(f"cannot read {file_path}: {_one_line(exc)}") from exc
     if root.tag != _ROOT:
         raise TerminologyError(

@@ -69,6 +69,8 @@ class LexiconEntry:
     origin: str
     term: str
     case_sensitive: bool = False
+    # an Index morphology term ("adenocarcinoma"): the Neoplasm Table column its site is read in
+    table: str | None = None
 
 
 # The key of a stop term (a curated `code: none` line).
@@ -208,7 +210,7 @@ def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexic
         if entry.source != "curated" and _SIGNED.match(entry.term):
             continue
         exact = entry.case_sensitive or bool(_ACRONYM.match(entry.term))
-        rows.append((entry.key, entry.source, entry.origin, entry.term, exact))
+        rows.append((entry.key, entry.source, entry.origin, entry.term, exact, entry.table))
         row = len(rows) - 1
         texts = [entry.term] if entry.source == "curated" else set(_variants(entry.term))
         as_written = {normalize_tokens(entry.term), normalize_tokens(_PARENS.sub(" ", entry.term))}

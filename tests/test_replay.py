@@ -14,7 +14,7 @@ import yaml
 
 from medcode.engine.interfaces.cli import main
 from medcode.terminology import CodeSet
-from medcode.terminology.cache import load_lexicon, package_version
+from medcode.terminology.cache import load_index, load_lexicon, package_version
 
 NOTES = {
     n["id"]: n
@@ -55,7 +55,7 @@ main(["code", sys.argv[1], "--format", "html"])
 def recorded(notes: Path, codeset: CodeSet) -> dict[str, bytes]:
     """JSON Lines and HTML for the three notes from two processes with different
     PYTHONHASHSEED values, run side by side (on a warm cache: it is shared with them)."""
-    load_lexicon(codeset)
+    load_lexicon(codeset, load_index(codeset))
     jobs = {
         seed: subprocess.Popen(
             [sys.executable, "-c", BOTH_FORMATS, str(notes)],

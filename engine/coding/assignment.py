@@ -9,6 +9,9 @@ from typing import Any
 
 from medcode.engine.reading.measurements import ORIGIN as MEASUREMENT_ORIGIN
 from medcode.engine.reading.mentions import Mention
+from medcode.terminology.index_terms import SOURCE as INDEX_SOURCE
+from medcode.terminology.index_terms import NeoplasmTable, behavior
+from medcode.terminology.lexicon import LexiconEntry
 
 from .policy import AssertionPolicy
 from .specificity import SpecificityWalker
@@ -37,6 +40,15 @@ class Candidate:
         return self.trace[0].get("source") == MEASUREMENT_ORIGIN
 
 
+def matched_node(candidate: Candidate) -> str:
+    """The node the mention's term names: the Index's, where the Index decided it (a
+    morphology term's Neoplasm Table cell), else the lexicon match's."""
+    for step in candidate.trace[:2]:
+        if step["step"] == "index":
+            return step["code"]
+    return candidate.trace[0]["node"]
+
+
 # The section whose conditions without a history code are the patient's chronic conditions.
 CHRONIC_LIST = "past_medical_history"
 
@@ -44,16 +56,49 @@ CHRONIC_LIST = "past_medical_history"
 class Assigner:
     """Turns each mention into a candidate code, every step traced."""
 
-    def __init__(self, walker: SpecificityWalker, policy: AssertionPolicy):
+    def __init__(self, walker: SpecificityWalker, policy: AssertionPolicy, neoplasm: NeoplasmTable):
         self.walker = walker
         self.policy = policy
+        self.neoplasm = neoplasm
+
+    def _sited(self, mention: Mention) -> LexiconEntry | None:
+        """A morphology term whose phrase names a Neoplasm Table site ("hard palate cancer"):
+        the Index path to the table outranks a term that names no site."""
+        for entry in mention.entries:
+            if entry.table is not None:
+                column = behavior(mention.phrase_words, entry.table)
+                return entry if self.neoplasm.site(mention.phrase_words, column) else None
+        return None
+
+    def _index(self, entry: LexiconEntry, mention: Mention) -> tuple[str, dict[str, Any] | None]:
+        """The node an Index term leads to, and its trace step: the path as printed; for a
+        morphology term ("adenocarcinoma"), the Neoplasm Table row its phrase names and the
+        column its words decide ("metastatic": secondary)."""
+        if entry.source != INDEX_SOURCE:
+            return entry.key, None
+        path = entry.origin.split(" > ")[1:]
+        if entry.table is None:
+            return entry.key, {"step": "index", "path": path, "code": entry.key}
+        column = behavior(mention.phrase_words, entry.table)
+        found = self.neoplasm.site(mention.phrase_words, column)
+        key, site = found if found else (self.neoplasm.default(column) or entry.key, ())
+        step = {
+            "step": "index",
+            "path": path,
+            "table": "neoplasm",
+            "site": list(site),
+            "column": column,
+            "code": key,
+        }
+        return key, step
 
     def candidate(self, mention: Mention, setting: str) -> Candidate:
-        first = mention.entries[0]
+        first = self._sited(mention) or mention.entries[0]
         # one curated line may name several nodes (an Index term's subterms by site or type)
         subterms = [e for e in mention.entries if e.origin == first.origin]
         chosen = self.walker.choose([e.key for e in subterms], first.term, mention.sentence_words)
         entry = next(e for e in subterms if e.key == chosen)
+        node, index_step = self._index(entry, mention)
         trace: list[dict[str, Any]] = [
             {
                 "step": "match",
@@ -62,6 +107,7 @@ class Assigner:
                 "source": entry.origin,
                 "alternatives": [e.key for e in mention.entries if e is not entry],
             },
+            *([index_step] if index_step else []),
             {
                 "step": "context",
                 "assertion": mention.assertion,
@@ -70,7 +116,7 @@ class Assigner:
             },
         ]
         specific = self.walker.from_match(
-            entry.key, entry.term, mention.text, mention.sentence_words, mention.attached_words
+            node, entry.term, mention.text, mention.sentence_words, mention.attached_words
         )
         trace += [
             {

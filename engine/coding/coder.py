@@ -12,6 +12,7 @@ from medcode.engine.rulelang.book import shipped_digest
 from medcode.engine.rulelang.model import SETTINGS
 from medcode.terminology import CodeSet
 from medcode.terminology.cache import package_version
+from medcode.terminology.index_terms import IndexBuild
 from medcode.terminology.lexicon import Lexicon
 
 from .ambiguity import AmbiguityResolver
@@ -39,16 +40,19 @@ class Coder:
         tabular: str | None = None,
         rules: RuleBook | None = None,
         ambiguity: AmbiguityResolver | None = None,
+        cms_dir: str | None = None,
     ):
         """`ambiguity` decides whether an LLM is consulted; by default, only when
-        $MEDCODE_LLM_URL is set (docs/LLM.md)."""
-        self.nlp = build_pipeline(tabular)
+        $MEDCODE_LLM_URL is set (docs/LLM.md). `cms_dir` is a CMS release folder whose Index
+        family replaces the packaged FY2025 one ($MEDCODE_CMS_DIR)."""
+        self.nlp = build_pipeline(tabular, cms_dir)
         matcher = self.nlp.get_pipe("medcode_concepts")
         self.codeset: CodeSet = matcher.codeset
         self.lexicon: Lexicon = matcher.lexicon
+        self.index: IndexBuild = matcher.index
         self.walker = SpecificityWalker(self.codeset)
         self.reader = MentionReader(self.nlp, self.walker.lent_words)
-        self.assigner = Assigner(self.walker, AssertionPolicy(self.codeset))
+        self.assigner = Assigner(self.walker, AssertionPolicy(self.codeset), self.index.neoplasm)
         self.combiner = Combiner(self.codeset, self.walker)
         self.supporter = WordSupporter(self.codeset, self.walker)
         self.rules = RuleEngine(self.codeset, rules)
@@ -56,6 +60,7 @@ class Coder:
         self.versions = {
             "engine": package_version(),
             "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
+            "index": f"{self.index.label} {self.index.identity[:16]}",
             # the shipped packs and tables, or the rule book given
             "rules": shipped_digest() if rules is None else rules.digest,
         }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from medcode.engine.reading.words import content_words
 from medcode.terminology import CodeSet, NoteKind
 
-from .assignment import Candidate
+from .assignment import Candidate, matched_node
 from .specificity import SpecificityWalker, head_words
 
 
@@ -31,7 +31,7 @@ class Combiner:
         for part in (c for group in by_sentence.values() for c in group):
             # the concept's own words, as the Tabular or the note names it ("neuropathy")
             heads = [
-                head_words(self.codeset.node(part.trace[0]["node"]).title),
+                head_words(self.codeset.node(matched_node(part)).title),
                 head_words(part.mention.text),
             ]
             for whole in by_sentence[part.mention.sentence]:
@@ -55,7 +55,7 @@ class Combiner:
         """What the node a mention's term names says beyond the mention's words ("Graves
         disease" names E05.0, "Thyrotoxicosis with diffuse goiter": goiter), not counting what
         it says "without"."""
-        node = whole.trace[0]["node"]
+        node = matched_node(whole)
         title = head_words(self.codeset.node(node).title)
         return title - self.walker.denied(node) - content_words(whole.mention.text)
 
@@ -73,7 +73,7 @@ class Combiner:
                 s["step"] == "specificity" and s["fallback"] for s in less.trace
             ):
                 continue
-            start = less.trace[0]["node"]
+            start = matched_node(less)
             for more in coded:
                 if (
                     more is less

@@ -22,7 +22,7 @@ def code(args: argparse.Namespace) -> int:
         return code_fhir(args)
     if not args.paths and args.text is None:
         raise UsageError("medcode code: give a PATH, - for stdin, or --text")
-    coder = Coder(args.tabular)
+    coder = Coder(args.tabular, cms_dir=args.cms_dir)
     pages: list[str] = []  # html: one page, printed once every note is read
     try:
         for name, text in read_notes(args.paths, args.text):
@@ -83,10 +83,11 @@ def _step_text(step: dict) -> str:
 def search(args: argparse.Namespace) -> int:
     from medcode.engine.coding.search import Searcher
     from medcode.engine.coding.specificity import SpecificityWalker
-    from medcode.terminology.cache import load_lexicon
+    from medcode.terminology.cache import load_index, load_lexicon
 
     codeset = _codeset(args)
-    searcher = Searcher(codeset, load_lexicon(codeset), SpecificityWalker(codeset))
+    lexicon = load_lexicon(codeset, load_index(codeset, args.cms_dir))
+    searcher = Searcher(codeset, lexicon, SpecificityWalker(codeset))
     phrase = " ".join(args.phrase)
     candidates = searcher.search(phrase, args.limit)
     if args.format == "json":
@@ -156,9 +157,21 @@ def show(args: argparse.Namespace) -> int:
 
 
 def terminology_info(args: argparse.Namespace) -> int:
+    from medcode.terminology.cache import load_index
+
     codeset = _codeset(args)
     p = codeset.provenance
-    info = {"fy": p.fy, "source": p.source, "sha256": p.sha256, **codeset.counts()}
+    index = load_index(codeset, args.cms_dir)
+    info = {
+        "fy": p.fy,
+        "source": p.source,
+        "sha256": p.sha256,
+        **codeset.counts(),
+        "index": index.label,
+        "index_terms": len(index.entries),
+        # how the Index's codes met the FY2026 Tabular (terminology/index_codes.py)
+        **{f"index_codes_{status}": n for status, n in index.counts.items()},
+    }
     if args.format == "json":
         print_json(info)
     else:
@@ -190,7 +203,7 @@ def replay(args: argparse.Namespace) -> int:
         for result in recorded:
             name, text = _one_note(note_path(result, args.note, args.result), None)
             notes.append((verify_input(result, text, name), text))
-        coder = Coder(args.tabular)
+        coder = Coder(args.tabular, cms_dir=args.cms_dir)
         status = EXIT_OK
         for result, (verified, text) in zip(recorded, notes, strict=True):
             # a setting read from the note is read again, as the recorded run did
@@ -232,7 +245,7 @@ def explain(args: argparse.Namespace) -> int:
 
     if (args.note is None) == (args.text is None):
         raise UsageError("medcode explain: give a NOTE path, - for stdin, or --text")
-    coder = Coder(args.tabular)
+    coder = Coder(args.tabular, cms_dir=args.cms_dir)
     node = coder.codeset.get(args.code)
     if node is None:
         raise UsageError(f"medcode explain: {normalize_code(args.code)} is not an ICD-10-CM code")
@@ -282,7 +295,7 @@ def code_fhir(args: argparse.Namespace) -> int:
     try:
         data = sys.stdin.buffer.read() if args.fhir == "-" else Path(args.fhir).read_bytes()
         notes = read_notes(json.loads(decode_note(data, name)))
-        coder = Coder(args.tabular)
+        coder = Coder(args.tabular, cms_dir=args.cms_dir)
         coded = [(n, coder.code(n.text, document=n.document, setting=args.setting)) for n in notes]
     except OSError as exc:
         raise UsageError(f"medcode code: {name}: {exc.strerror or exc}") from exc

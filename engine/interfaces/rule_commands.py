@@ -88,7 +88,7 @@ def rules_test(args: argparse.Namespace) -> int:
         if coder is None:
             from medcode.engine.coding.coder import Coder
 
-            coder = Coder(args.tabular, rules=book)
+            coder = Coder(args.tabular, rules=book, cms_dir=args.cms_dir)
         result, outcome = coder.code_traced(text, setting=setting)
         return [c.code for c in result.codes], outcome
 

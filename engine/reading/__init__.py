@@ -83,13 +83,13 @@ def make_context(nlp: Language, name: str):
     return context
 
 
-def build_pipeline(tabular: str | None = None) -> Language:
+def build_pipeline(tabular: str | None = None, cms_dir: str | None = None) -> Language:
     """A blank English tokenizer that also splits lines flattened to commas, and the four
     medcode components."""
     nlp = spacy.blank("en")
     split_flattened_lines(nlp)
     nlp.add_pipe("medcode_sentences")
     nlp.add_pipe("medcode_sections")
-    nlp.add_pipe("medcode_concepts", config={"tabular": tabular})
+    nlp.add_pipe("medcode_concepts", config={"tabular": tabular, "cms_dir": cms_dir})
     nlp.add_pipe("medcode_context")
     return nlp

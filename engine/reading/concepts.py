@@ -9,6 +9,7 @@ from spacy.tokens import Doc, Span
 
 from medcode.terminology import CodeSet
 from medcode.terminology.drugs import DrugTable
+from medcode.terminology.index_terms import IndexBuild
 from medcode.terminology.lexicon import Lexicon, fold
 
 from .extensions import declare_extensions
@@ -25,11 +26,18 @@ _MAX_PASSED_OVER = 3
 class ConceptMatcher:
     """Sets `doc.ents` to non-overlapping concept spans with their lexicon entries."""
 
-    def __init__(self, codeset: CodeSet, lexicon: Lexicon, drugs: DrugTable | None = None):
+    def __init__(
+        self,
+        codeset: CodeSet,
+        lexicon: Lexicon,
+        drugs: DrugTable | None = None,
+        index: IndexBuild | None = None,
+    ):
         declare_extensions()
         self.codeset = codeset
         self.lexicon = lexicon
         self.drugs = drugs or DrugTable.load()
+        self.index = index  # the Index release the lexicon holds (its Neoplasm Table sites)
 
     def __call__(self, doc: Doc) -> Doc:
         headers = {t.i for title in _section_titles(doc) for t in title}
@@ -133,10 +141,14 @@ def _unique(spans: list[Span]) -> list[Span]:
     return kept
 
 
-@Language.factory("medcode_concepts", default_config={"tabular": None})
-def make_concept_matcher(nlp: Language, name: str, tabular: str | None) -> "ConceptMatcher":
-    """spaCy factory: `nlp.add_pipe("medcode_concepts")` loads the cached FY2026 lexicon."""
-    from medcode.terminology.cache import load_codeset, load_lexicon
+@Language.factory("medcode_concepts", default_config={"tabular": None, "cms_dir": None})
+def make_concept_matcher(
+    nlp: Language, name: str, tabular: str | None, cms_dir: str | None
+) -> "ConceptMatcher":
+    """spaCy factory: `nlp.add_pipe("medcode_concepts")` loads the cached FY2026 lexicon with
+    the Index (the packaged FY2025 release, or `cms_dir`)."""
+    from medcode.terminology.cache import load_codeset, load_index, load_lexicon
 
     codeset = load_codeset(tabular)
-    return ConceptMatcher(codeset, load_lexicon(codeset))
+    index = load_index(codeset, cms_dir)
+    return ConceptMatcher(codeset, load_lexicon(codeset, index), index=index)

@@ -15,7 +15,7 @@ from medcode.terminology.lexicon import LexiconEntry, normalize_tokens
 
 from .document import DocumentType, DocumentTypes
 from .measurements import ORIGIN as MEASUREMENT_ORIGIN
-from .sentences import SentenceIndex
+from .sentences import PHRASE, SentenceIndex
 from .words import read_as
 
 # Notes are read in chunks cut at line ends, so memory stays bounded on huge inputs.
@@ -46,6 +46,7 @@ class Mention:
     sentence_words: frozenset[str]  # its clause's words and what other concepts lend it
     sentence: int
     attached_words: frozenset[str] = frozenset()  # the words written with it, in its phrase
+    phrase_words: frozenset[str] = frozenset()  # the same, reaching further (a neoplasm's site)
 
     def evidence(self) -> Evidence:
         return Evidence(self.start, self.end, self.text, self.section, self.assertion)
@@ -106,6 +107,8 @@ class MentionReader:
                 words,
                 offset + doc[sentences.bounds(span)[0]].idx,
                 frozenset(read_as(sentences.attached(span))),
+                frozenset(normalize_tokens(span.text))
+                | frozenset(sentences.attached(span, PHRASE)),
             )
 
     def _context_words(self, span: Span, sentences: SentenceIndex) -> frozenset[str]:

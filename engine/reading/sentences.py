@@ -57,6 +57,8 @@ _JOINERS = {"and", "with", "or", ";", "plus", "also", "+", "/"}
 _LISTING = (_JOINERS - {"with"}) | {",", "."}
 _MAX_HEADER_WORDS = 6
 _ATTACHED = 3
+# How far a phrase reaches for the site of a neoplasm ("adenocarcinoma of the ascending colon").
+PHRASE = 6
 
 
 def split_flattened_lines(nlp: Language) -> None:
@@ -203,14 +205,14 @@ class SentenceIndex:
             end = joiner
         return first, end
 
-    def attached(self, span: Span) -> list[str]:
-        """The words written with the span, in its phrase: up to _ATTACHED tokens either side,
+    def attached(self, span: Span, reach: int = _ATTACHED) -> list[str]:
+        """The words written with the span, in its phrase: up to `reach` tokens either side,
         not past punctuation, a joiner or a negation ("COPD exacerbation improving")."""
         doc, words = self.doc, self._token_words
         near: list[str] = []
         for step, start in ((1, span.end), (-1, span.start - 1)):
             i = start
-            while 0 <= i < len(doc) and abs(i - start) < _ATTACHED:
+            while 0 <= i < len(doc) and abs(i - start) < reach:
                 token = doc[i]
                 if token.is_punct or token.lower_ in _JOINERS or i in self.negated:
                     break

@@ -1,0 +1,340 @@
+"""The Alphabetic Index as lexicon terms, and the Neoplasm Table as a site lookup.
+
+Every Index path that carries a code (after "see" references are followed) becomes terms in two
+word orders: as printed ("pneumonia cytomegaloviral") and as clinicians write it, the short
+modifiers before the main term and the "with" / "due to" / "in" phrases after it ("type 2
+diabetes with chronic kidney disease"). Generic main terms (disease, disorder, syndrome...) are
+terms only with a subterm. Subterms a note never says ("specified NEC", "other") are skipped.
+
+A morphology term that sends the coder to the Neoplasm Table ("Adenocarcinoma - see also
+Neoplasm, malignant, by site") becomes a term whose entry names the table column; the site is
+read from the words of the mention's phrase (`NeoplasmTable.site`), as a coder reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Set
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import yaml
+
+from .cms_index import CmsIndex, IndexFile, IndexTerm
+from .index_codes import Reconciled
+from .lexicon import LexiconEntry, normalize_tokens
+
+NEOPLASM_WORDS = Path(__file__).with_name("neoplasm_words.yaml")
+_MODULES = tuple(
+    Path(__file__).with_name(name)
+    for name in ("cms_index.py", "index_release.py", "index_codes.py", "index_terms.py")
+)
+SOURCE = "index"
+# Main terms that name nothing by themselves; they count only with a subterm the Index lists.
+GENERIC_MAIN = frozenset(
+    {
+        "disease",
+        "disorder",
+        "syndrome",
+        "lesion",
+        "injury",
+        "history",
+        "complication",
+        "condition",
+        "abnormal",
+        "findings",
+        "problem",
+        "status",
+        "state",
+        "anomaly",
+    }
+)
+# A subterm that starts with one of these is a phrase written after the main term.
+_CONNECTORS = frozenset(
+    "with without due in of following complicating by from after during on at associated "
+    "secondary affecting involving to for as resulting caused presence".split()
+)
+_NEC_NOS = re.compile(r"\s+(?:NEC|NOS)$")
+_NEOPLASM_REF = re.compile(r"^\s*Neoplasm\b", re.I)
+
+
+def index_entries(index: CmsIndex, reconciled: Reconciled) -> Iterator[LexiconEntry]:
+    """Lexicon entries for every Index path with a code, in both word orders."""
+    file = index.get("index")
+    if file is None:
+        return
+    columns = _neoplasm_columns(index)
+    for chain in file.walk():
+        term = chain[-1]
+        if len(chain) == 1 and _generic(chain[0].title):
+            continue
+        key, table = _target(index, file, term, reconciled, columns)
+        if key is None:
+            continue
+        origin = " > ".join(("Index", *(t.title for t in chain)))
+        for form in dict.fromkeys(_forms(chain)):
+            if table is not None or not _everyday(normalize_tokens(form)):
+                yield LexiconEntry(key, SOURCE, origin, form, table=table)
+    table_file = index.get("neoplasm")
+    if table_file is None or not table_file.main_terms:
+        return
+    main = table_file.main_terms[0]
+    morphology = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))["morphology"]
+    for word, column in morphology.items():
+        printed = main.cell(column)
+        key = reconciled.key(printed) if printed else None
+        if key is not None:
+            yield LexiconEntry(key, SOURCE, f"Neoplasm table > {main.title}", word, table=column)
+
+
+def _target(
+    index: CmsIndex,
+    file: IndexFile,
+    term: IndexTerm,
+    reconciled: Reconciled,
+    columns: dict[str, str],
+) -> tuple[str | None, str | None]:
+    """The node a term leads to, and the Neoplasm Table column when the site decides."""
+    if term.code:
+        return reconciled.key(term.code), None
+    reference = term.see or term.see_also
+    if not reference:
+        return None, None
+    if _NEOPLASM_REF.match(reference):
+        column = _column(reference, columns)
+        if column is None:
+            return None, None
+        # "Neoplasm, malignant, by site": the site is read from the note; a fixed site
+        # ("Neoplasm, skin, benign") is looked up now.
+        site = [p.strip() for p in reference.split(",")[1:]]
+        site = [p for p in site if p and p.lower() != "by site" and _column(p, columns) is None]
+        hit = index.lookup(site, column=column, kind="neoplasm") if site else None
+        if hit is not None and hit.code:
+            return reconciled.key(hit.printed or hit.code), None
+        main = index.get("neoplasm")
+        default = main.main_terms[0].cell(column) if main and main.main_terms else None
+        return (reconciled.key(default), column) if default else (None, None)
+    if term.see is None:
+        return None, None
+    path = [p.strip() for p in reference.split(",") if p.strip()]
+    try:
+        hit = index.lookup(path, kind=file.kind)
+    except ValueError:
+        return None, None
+    if hit is None or not hit.code:
+        return None, None
+    return reconciled.key(hit.printed or hit.code), None
+
+
+def _everyday(words: tuple[str, ...]) -> bool:
+    """Words of everyday English that a coder reads as a condition only because the Index is
+    looked up from a diagnosis: "old" (Old, myocardial infarction), "may" (May-Hegglin),
+    "examination", "follow up", "blood loss", "h". In a note they are no diagnosis. One word
+    counts when it is short or common (Zipf frequency >= 3, about once per million words);
+    several when all are very common (>= 4). Tabular and curated terms are not affected."""
+    from wordfreq import zipf_frequency  # only when an Index is compiled
+
+    if len(words) == 1:
+        return len(words[0]) < 4 or zipf_frequency(words[0], "en") >= _EVERYDAY_WORD
+    return all(zipf_frequency(w, "en") >= _EVERYDAY_PHRASE for w in words)
+
+
+_EVERYDAY_WORD = 3.0
+_EVERYDAY_PHRASE = 4.0
+
+
+def _generic(title: str) -> bool:
+    """ "Disease, diseased", "Syndrome": a main term that is a generic word ("Aarskog's
+    syndrome" is not)."""
+    return set(normalize_tokens(title.split(",")[0])) <= GENERIC_MAIN
+
+
+def _column(text: str, columns: dict[str, str]) -> str | None:
+    words = normalize_tokens(text)
+    return next((heading for word, heading in columns.items() if word in words), None)
+
+
+def _neoplasm_columns(index: CmsIndex) -> dict[str, str]:
+    """The Neoplasm Table headings by the word a reference uses: "malignant" (primary),
+    "secondary", "situ", "benign", "uncertain", "unspecified"."""
+    table = index.get("neoplasm")
+    if table is None:
+        return {}
+    words = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))["references"]
+    return {word: heading for word, heading in words.items() if heading in table.columns}
+
+
+def _bare(title: str) -> str:
+    return _NEC_NOS.sub("", title.strip())
+
+
+def _forms(chain: tuple[IndexTerm, ...]) -> Iterator[str]:
+    """The path as printed, and as written: modifiers before the main term, phrases after. A
+    connector's nonessential modifiers are its synonyms ("in (due to)")."""
+    main = _alternatives(_bare(chain[0].title))
+    subs = []
+    for term in chain[1:]:
+        title = _bare(term.title)
+        connector = title.split(" ", 1)[0].lower() in _CONNECTORS
+        subs.append((connector, [*_alternatives(title), *(term.nemod if connector else ())]))
+    cut = next((i for i, (connector, _) in enumerate(subs) if connector), len(subs))
+    for head in main:
+        for words in _choices([s for _, s in subs]):
+            yield " ".join((head, *words))
+            yield " ".join((*reversed(words[:cut]), head, *words[cut:]))
+
+
+def _choices(options: list[list[str]], limit: int = 4) -> Iterator[list[str]]:
+    """Each way of writing the subterms, at most `limit` of them (synonyms multiply)."""
+    ways: list[list[str]] = [[]]
+    for choices in options:
+        ways = [[*way, choice] for way in ways for choice in choices][:limit]
+    yield from ways
+
+
+def _alternatives(title: str) -> list[str]:
+    """A title's ways of being written: "Disease, diseased" is either word; "Acrospiroma,
+    eccrine" is "eccrine acrospiroma"."""
+    parts = [p.strip() for p in title.split(",") if p.strip()]
+    if len(parts) < 2:
+        return parts or [title]
+    stem = parts[0][:4].lower()
+    if all(p[:4].lower() == stem for p in parts[1:]):
+        return parts
+    return [" ".join((*reversed(parts[1:]), parts[0])), " ".join(parts)]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexBuild:
+    """What the engine keeps of an Index release: its label, how its codes reconciled with
+    FY2026, its lexicon entries and the Neoplasm Table's sites."""
+
+    label: str
+    identity: str
+    counts: dict[str, int]
+    entries: tuple[LexiconEntry, ...]
+    neoplasm: NeoplasmTable
+
+
+def build_index(index: CmsIndex, label: str, identity: str, reconciled: Reconciled) -> IndexBuild:
+    entries = tuple(index_entries(index, reconciled))
+    neoplasm = NeoplasmTable.from_index(index, reconciled)
+    return IndexBuild(label, identity, reconciled.counts, entries, neoplasm)
+
+
+def index_digest() -> str:
+    """sha256 over how an Index is read and compiled (these modules and the word tables), so
+    that a change to any of them rebuilds a cached Index."""
+    digest = hashlib.sha256()
+    for path in (*_MODULES, NEOPLASM_WORDS):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def behavior(words: Set[str], column: str) -> str:
+    """The column the phrase's words decide ("metastatic": secondary), else the entry's own; a
+    word of malignancy only turns an unspecified behavior ("tumor") malignant."""
+    for heading, said in _behavior_words():
+        if said & words:
+            return heading if heading != "Malignant Primary" or column == UNSPECIFIED else column
+    return column
+
+
+@lru_cache(maxsize=1)
+def _behavior_words() -> tuple[tuple[str, frozenset[str]], ...]:
+    table = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))["behavior"]
+    return tuple(
+        (heading, frozenset(w for word in said for w in normalize_tokens(word)))
+        for heading, said in table
+    )
+
+
+UNSPECIFIED = "Unspecified Behavior"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRow:
+    """One Neoplasm Table row: its path below the main term, its own and its parents' words."""
+
+    path: tuple[str, ...]
+    own: tuple[frozenset[str], ...]  # each alternative ("intestine, intestinal") of its title
+    above: frozenset[str]
+    cells: tuple[tuple[str, str | None], ...]  # column heading, FY2026 node key
+
+
+class NeoplasmTable:
+    """Site x behavior: the row whose words the mention's phrase says, and its cell."""
+
+    def __init__(self, rows: tuple[SiteRow, ...], main: tuple[tuple[str, str | None], ...]):
+        self.rows = rows
+        self.main = main  # the main term's cells: the column's code when no site is said
+
+    def default(self, column: str) -> str | None:
+        """The column's code of "Neoplasm, neoplastic" itself (site unspecified)."""
+        return dict(self.main).get(column)
+
+    @classmethod
+    def from_index(cls, index: CmsIndex, reconciled: Reconciled) -> NeoplasmTable:
+        file = index.get("neoplasm")
+        rows: list[SiteRow] = []
+        main: tuple[tuple[str, str | None], ...] = ()
+        for chain in file.walk() if file is not None else ():
+            if len(chain) == 1 and not main:
+                main = _reconciled_cells(chain[0], reconciled)
+            if len(chain) < 2:
+                continue
+            titles = [_bare(t.title) for t in chain[1:]]
+            own = tuple(frozenset(normalize_tokens(a)) - _FILLER for a in _site_words(titles[-1]))
+            above = frozenset(w for t in titles[:-1] for w in normalize_tokens(t)) - _FILLER
+            cells = _reconciled_cells(chain[-1], reconciled)
+            rows.append(SiteRow(tuple(titles), own, above, cells))
+        return cls(tuple(rows), main)
+
+    @cached_property
+    def _by_word(self) -> dict[str, list[SiteRow]]:
+        table: dict[str, list[SiteRow]] = {}
+        for row in self.rows:
+            for word in {w for alt in row.own for w in alt}:
+                table.setdefault(word, []).append(row)
+        return table
+
+    def site(self, words: Set[str], column: str) -> tuple[str, tuple[str, ...]] | None:
+        """The cell of `column` in the row the words name best that has one, with the row's
+        path: its own title said in full, then the most of its parents' words ("ascending colon" is
+        intestine > large > colon > ascending, C18.2); None when no row is named."""
+        best: tuple[int, int, SiteRow] | None = None
+        seen: set[int] = set()
+        for word in words:
+            for row in self._by_word.get(word, ()):
+                if id(row) in seen:
+                    continue
+                seen.add(id(row))
+                said = max((len(alt) for alt in row.own if alt <= words), default=0)
+                if not said or dict(row.cells).get(column) is None:
+                    continue
+                above = len(row.above & words)
+                if row.above and not above:
+                    continue  # "ascending" alone is no site: it needs its colon
+                score = (said + above, -len(row.path))
+                if best is None or score > best[:2]:
+                    best = (*score, row)
+        if best is None:
+            return None
+        row = best[2]
+        key = dict(row.cells).get(column)
+        return (key, row.path) if key else None
+
+
+def _reconciled_cells(
+    term: IndexTerm, reconciled: Reconciled
+) -> tuple[tuple[str, str | None], ...]:
+    return tuple((c, reconciled.key(printed) if printed else None) for c, printed in term.cells)
+
+
+_FILLER = frozenset({"of", "the", "and", "or", "to", "in", "with", "a", "an", "nec", "nos"})
+
+
+def _site_words(title: str) -> list[str]:
+    return [p.strip() for p in title.split(",") if p.strip()] or [title]
