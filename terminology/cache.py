@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .codeset import CodeSet
+from .errors import TerminologyError
 from .index_codes import reconcile
 from .index_release import resolve_index_source
 from .index_terms import IndexBuild, build_index, index_digest
-from .errors import TerminologyError
 from .lexicon import Lexicon, build_lexicon, curated_digest
 from .sources import TabularSource, resolve_source
 from .tabular import load_code_list, read_tabular

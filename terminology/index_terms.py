@@ -53,8 +53,31 @@ GENERIC_MAIN = frozenset(
 )
 # A subterm that starts with one of these is a phrase written after the main term.
 _CONNECTORS = frozenset(
-    "with without due in of following complicating by from after during on at associated "
-    "secondary affecting involving to for as resulting caused presence".split()
+    [
+        "with",
+        "without",
+        "due",
+        "in",
+        "of",
+        "following",
+        "complicating",
+        "by",
+        "from",
+        "after",
+        "during",
+        "on",
+        "at",
+        "associated",
+        "secondary",
+        "affecting",
+        "involving",
+        "to",
+        "for",
+        "as",
+        "resulting",
+        "caused",
+        "presence",
+    ]
 )
 _NEC_NOS = re.compile(r"\s+(?:NEC|NOS)$")
 _NEOPLASM_REF = re.compile(r"^\s*Neoplasm\b", re.I)
@@ -141,7 +164,7 @@ def _everyday(words: tuple[str, ...]) -> bool:
     return all(zipf_frequency(w, "en") >= _EVERYDAY_PHRASE for w in words)
 
 
-_EVERYDAY_WORD = 3.0
+_EVERYDAY_WORD = 2.5
 _EVERYDAY_PHRASE = 4.0
 
 
@@ -174,6 +197,9 @@ def _forms(chain: tuple[IndexTerm, ...]) -> Iterator[str]:
     """The path as printed, and as written: modifiers before the main term, phrases after. A
     connector's nonessential modifiers are its synonyms ("in (due to)")."""
     main = _alternatives(_bare(chain[0].title))
+    if len(chain) == 1:
+        # alone, only the noun: "thrombocytopenic", "epileptic" name no condition by themselves
+        main = main[:1]
     subs = []
     for term in chain[1:]:
         title = _bare(term.title)

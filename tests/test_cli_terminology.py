@@ -82,6 +82,8 @@ def test_terminology_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0
     assert list(info) == [
         "fy", "source", "sha256", "chapters", "sections", "categories", "codes", "billable",
+        "index", "index_terms", "index_codes_kept", "index_codes_walked",
+        "index_codes_converted", "index_codes_dropped",
     ]  # fmt: skip
     assert (info["fy"], info["chapters"], info["billable"]) == (2026, 22, 74719)
     assert info["source"].endswith("icd10c-tabular-April-1-2026.xml")

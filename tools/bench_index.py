@@ -20,8 +20,30 @@ from medcode.terminology.index_release import resolve_index_source
 Item = tuple[str, frozenset[str]]
 # A subterm that starts with one of these is written after the main term ("with", "due to").
 CONNECTORS = frozenset(
-    "with without due in of following complicating by from after during on at associated "
-    "secondary affecting involving to for as resulting caused".split()
+    [
+        "with",
+        "without",
+        "due",
+        "in",
+        "of",
+        "following",
+        "complicating",
+        "by",
+        "from",
+        "after",
+        "during",
+        "on",
+        "at",
+        "associated",
+        "secondary",
+        "affecting",
+        "involving",
+        "to",
+        "for",
+        "as",
+        "resulting",
+        "caused",
+    ]
 )
 # How each Neoplasm Table column is written: (before the site, after the site).
 BEHAVIOR_PHRASES = {

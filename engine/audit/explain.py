@@ -20,7 +20,7 @@ from medcode.engine.coding.search import Searcher
 from medcode.engine.reading.words import content_words
 from medcode.engine.result import CodingResult
 from medcode.terminology import CodeSet
-from medcode.terminology.lexicon import Lexicon, normalize_tokens
+from medcode.terminology.lexicon import SOURCE_RANK, Lexicon, normalize_tokens
 
 # Trace fields that name a code or node.
 CODE_FIELDS = ("node", "from", "to", "into", "before", "after")
@@ -82,7 +82,11 @@ def explain(
         wanted = _title_words(node.title)
         words = set(normalize_tokens(text)) | _concept_words(result, codeset)
         data["nearest"] = [c.to_json() for c in searcher.search(node.title, NEAREST)]
-        data["terms"] = sorted({entry.term for _, entry in lexicon.entries_for(node.key)})[:TERMS]
+        # the Tabular's own words first, then curated, inclusion and Index terms
+        ranked = sorted(
+            (SOURCE_RANK[entry.source], entry.term) for _, entry in lexicon.entries_for(node.key)
+        )
+        data["terms"] = list(dict.fromkeys(term for _, term in ranked))[:TERMS]
         data["title_words_found"] = [w for w, n in wanted if n in words]
         data["title_words_missing"] = [w for w, n in wanted if n not in words]
     if not node.billable:

@@ -61,6 +61,17 @@ class Assigner:
         self.policy = policy
         self.neoplasm = neoplasm
 
+    def _default_walked(self, key: str) -> str:
+        """An Index code that is its subcategory's default ("Ulcer, duodenum, acute": K26.3,
+        acute without hemorrhage or perforation) is walked again from its parent, so that the
+        sentence's words can still say what the default leaves out ("with active bleeding")."""
+        node = self.walker.codeset.node(key)
+        parent = self.walker.codeset.parent(key)
+        if not node.billable or parent is None or ":" in parent or "-" in parent:
+            return key
+        title = node.title.lower()
+        return parent if " without " in f" {title} " or "unspecified" in title else key
+
     def _sited(self, mention: Mention) -> LexiconEntry | None:
         """A morphology term whose phrase names a Neoplasm Table site ("hard palate cancer"):
         the Index path to the table outranks a term that names no site."""
@@ -78,9 +89,17 @@ class Assigner:
             return entry.key, None
         path = entry.origin.split(" > ")[1:]
         if entry.table is None:
-            return entry.key, {"step": "index", "path": path, "code": entry.key}
+            return self._default_walked(entry.key), {
+                "step": "index",
+                "path": path,
+                "code": entry.key,
+            }
         column = behavior(mention.phrase_words, entry.table)
-        found = self.neoplasm.site(mention.phrase_words, column)
+        # the site is read in the phrase first, then in the rest of the clause ("a biopsy of
+        # the left kidney showed clear cell carcinoma")
+        found = self.neoplasm.site(mention.phrase_words, column) or self.neoplasm.site(
+            mention.sentence_words, column
+        )
         key, site = found if found else (self.neoplasm.default(column) or entry.key, ())
         step = {
             "step": "index",

@@ -252,7 +252,7 @@ def _provenance(
         "deviceName": [{"name": "medcode", "type": "model-name"}],
         "version": [
             {"type": {"text": key}, "value": versions[key]}
-            for key in ("engine", "code_set", "rules")
+            for key in ("engine", "code_set", "index", "rules")
             if versions.get(key)
         ],
     }

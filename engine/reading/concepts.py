@@ -9,6 +9,7 @@ from spacy.tokens import Doc, Span
 
 from medcode.terminology import CodeSet
 from medcode.terminology.drugs import DrugTable
+from medcode.terminology.index_terms import SOURCE as INDEX_SOURCE
 from medcode.terminology.index_terms import IndexBuild
 from medcode.terminology.lexicon import Lexicon, fold
 
@@ -21,6 +22,21 @@ _WORD = re.compile(r"[a-z0-9]+")
 # Words a term may have inside it in a note but not in the lexicon: side and article words.
 _PASSED_OVER = frozenset({"right", "left", "bilateral", "both", "the", "rt", "lt"})
 _MAX_PASSED_OVER = 3
+# Where the Alphabetic Index is looked up: a coder looks up the diagnostic statements (the
+# diagnoses, the assessment, the reason for the visit, the conditions the history lists), not
+# the words of an exam, a procedure or a lab result; a text without headers is one statement.
+INDEX_SECTIONS = frozenset(
+    {
+        None,
+        "chief_complaint",
+        "past_medical_history",
+        "admission_diagnoses",
+        "assessment_and_plan",
+        "assessment",
+        "discharge_diagnoses",
+        "problem_list",
+    }
+)
 
 
 class ConceptMatcher:
@@ -115,6 +131,8 @@ class ConceptMatcher:
             if sentence[first] != sentence[last]:
                 continue
             entries = self.lexicon.lookup(key)
+            if entries and doc[first]._.section_category not in INDEX_SECTIONS:
+                entries = tuple(e for e in entries if e.source != INDEX_SOURCE)
             if not entries:
                 continue
             if any(e.case_sensitive for e in entries):
