@@ -83,12 +83,27 @@ _NEC_NOS = re.compile(r"\s+(?:NEC|NOS)$")
 _NEOPLASM_REF = re.compile(r"^\s*Neoplasm\b", re.I)
 
 
-def index_entries(index: CmsIndex, reconciled: Reconciled) -> Iterator[LexiconEntry]:
-    """Lexicon entries for every Index path with a code, in both word orders."""
+#: A path's continuation past its first connector: the words it needs, its code, its titles.
+Continuation = tuple[frozenset[str], str, tuple[str, ...]]
+
+
+def index_entries(
+    index: CmsIndex,
+    reconciled: Reconciled,
+    continuations: dict[str, list[Continuation]],
+    stems: dict[tuple[str, ...], list[str]],
+) -> Iterator[LexiconEntry]:
+    """Lexicon entries for every Index path with a code, in both word orders, up to its first
+    connector ("Diabetes, type 2"); what follows the connector ("with, chronic kidney disease")
+    is recorded in `continuations` under the path before it, to be read in the sentence's
+    words, since there it names a condition of its own (the CKD, coded as well). `stems` gets
+    the words of every path that may be continued, by its forms, so that a Tabular term of the
+    same words ("dermatitis") is continued too."""
     file = index.get("index")
     if file is None:
         return
     columns = _neoplasm_columns(index)
+    named: set[str] = set()  # origins with lexicon entries: the stems continuations hang on
     for chain in file.walk():
         term = chain[-1]
         if len(chain) == 1 and _generic(chain[0].title):
@@ -97,8 +112,21 @@ def index_entries(index: CmsIndex, reconciled: Reconciled) -> Iterator[LexiconEn
         if key is None:
             continue
         origin = " > ".join(("Index", *(t.title for t in chain)))
+        cut = _first_connector(chain)
+        if cut is not None and _bare(chain[cut].title).lower() != "without":
+            stem = " > ".join(("Index", *(t.title for t in chain[:cut])))
+            if stem in named:
+                words = _continuation_words(chain[cut:])
+                if words:
+                    titles = tuple(t.title for t in chain)
+                    continuations.setdefault(stem, []).append((words, key, titles))
+                continue
+        named.add(origin)
         for form in dict.fromkeys(_forms(chain)):
-            if table is not None or not _everyday(normalize_tokens(form)):
+            tokens = normalize_tokens(form)
+            if table is None:
+                stems.setdefault(tokens, []).append(origin)
+            if table is not None or not _everyday(tokens):
                 yield LexiconEntry(key, SOURCE, origin, form, table=table)
     table_file = index.get("neoplasm")
     if table_file is None or not table_file.main_terms:
@@ -193,6 +221,22 @@ def _bare(title: str) -> str:
     return _NEC_NOS.sub("", title.strip())
 
 
+def _first_connector(chain: tuple[IndexTerm, ...]) -> int | None:
+    return next(
+        (
+            i
+            for i, t in enumerate(chain)
+            if i and _bare(t.title).split(" ", 1)[0].lower() in _CONNECTORS
+        ),
+        None,
+    )
+
+
+def _continuation_words(terms: tuple[IndexTerm, ...]) -> frozenset[str]:
+    words = {w for t in terms for w in normalize_tokens(_bare(t.title))}
+    return frozenset(words - _CONNECTORS - _FILLER)
+
+
 def _forms(chain: tuple[IndexTerm, ...]) -> Iterator[str]:
     """The path as printed, and as written: modifiers before the main term, phrases after. A
     connector's nonessential modifiers are its synonyms ("in (due to)")."""
@@ -242,12 +286,33 @@ class IndexBuild:
     counts: dict[str, int]
     entries: tuple[LexiconEntry, ...]
     neoplasm: NeoplasmTable
+    continuations: dict[str, tuple[Continuation, ...]]
+    stems: dict[tuple[str, ...], tuple[str, ...]]
+
+    def continue_path(self, term: tuple[str, ...], words: Set[str]) -> Continuation | None:
+        """The continuation that the words say most of, of the Index paths written as `term`
+        (its normalised words)."""
+        fits = [
+            found
+            for origin in self.stems.get(term, ())
+            for found in self.continuations.get(origin, ())
+            if found[0] <= words
+        ]
+        return max(fits, key=lambda c: (len(c[0]), -len(c[2])), default=None)
 
 
 def build_index(index: CmsIndex, label: str, identity: str, reconciled: Reconciled) -> IndexBuild:
-    entries = tuple(index_entries(index, reconciled))
+    continuations: dict[str, list[Continuation]] = {}
+    stems: dict[tuple[str, ...], list[str]] = {}
+    entries = tuple(index_entries(index, reconciled, continuations, stems))
     neoplasm = NeoplasmTable.from_index(index, reconciled)
-    return IndexBuild(label, identity, reconciled.counts, entries, neoplasm)
+    frozen = {stem: tuple(found) for stem, found in continuations.items()}
+    written = {
+        tokens: tuple(dict.fromkeys(o for o in origins if o in frozen))
+        for tokens, origins in stems.items()
+        if any(o in frozen for o in origins)
+    }
+    return IndexBuild(label, identity, reconciled.counts, entries, neoplasm, frozen, written)
 
 
 def index_digest() -> str:

@@ -10,8 +10,8 @@ from typing import Any
 from medcode.engine.reading.measurements import ORIGIN as MEASUREMENT_ORIGIN
 from medcode.engine.reading.mentions import Mention
 from medcode.terminology.index_terms import SOURCE as INDEX_SOURCE
-from medcode.terminology.index_terms import NeoplasmTable, behavior
-from medcode.terminology.lexicon import LexiconEntry
+from medcode.terminology.index_terms import IndexBuild, behavior
+from medcode.terminology.lexicon import LexiconEntry, normalize_tokens
 
 from .policy import AssertionPolicy
 from .specificity import SpecificityWalker
@@ -56,21 +56,30 @@ CHRONIC_LIST = "past_medical_history"
 class Assigner:
     """Turns each mention into a candidate code, every step traced."""
 
-    def __init__(self, walker: SpecificityWalker, policy: AssertionPolicy, neoplasm: NeoplasmTable):
+    def __init__(self, walker: SpecificityWalker, policy: AssertionPolicy, index: IndexBuild):
         self.walker = walker
         self.policy = policy
-        self.neoplasm = neoplasm
+        self.index = index
+        self.neoplasm = index.neoplasm
 
-    def _default_walked(self, key: str) -> str:
+    def _default_walked(self, key: str, words: frozenset[str]) -> str:
         """An Index code that is its subcategory's default ("Ulcer, duodenum, acute": K26.3,
-        acute without hemorrhage or perforation) is walked again from its parent, so that the
-        sentence's words can still say what the default leaves out ("with active bleeding")."""
+        acute without hemorrhage or perforation) gives way to a sibling that the sentence's
+        words choose outright ("with active bleeding": K26.0); with no such words it stands
+        ("Klinefelter's syndrome" is Q98.4, not the Q98.9 a walk from Q98 defaults to)."""
         node = self.walker.codeset.node(key)
         parent = self.walker.codeset.parent(key)
-        if not node.billable or parent is None or ":" in parent or "-" in parent:
-            return key
         title = node.title.lower()
-        return parent if " without " in f" {title} " or "unspecified" in title else key
+        if (
+            not node.billable
+            or parent is None
+            or ":" in parent
+            or "-" in parent
+            or (" without " not in f" {title} " and "unspecified" not in title)
+        ):
+            return key
+        again = self.walker.most_specific(parent, words)
+        return parent if again.code != key and not any(s.fallback for s in again.steps) else key
 
     def _sited(self, mention: Mention) -> LexiconEntry | None:
         """A morphology term whose phrase names a Neoplasm Table site ("hard palate cancer"):
@@ -81,25 +90,49 @@ class Assigner:
                 return entry if self.neoplasm.site(mention.phrase_words, column) else None
         return None
 
-    def _index(self, entry: LexiconEntry, mention: Mention) -> tuple[str, dict[str, Any] | None]:
-        """The node an Index term leads to, and its trace step: the path as printed; for a
-        morphology term ("adenocarcinoma"), the Neoplasm Table row its phrase names and the
-        column its words decide ("metastatic": secondary)."""
+    def _continued(
+        self, entry: LexiconEntry, mention: Mention
+    ) -> tuple[str, dict[str, Any], frozenset[str]] | None:
+        """An Index path continued past its connector by the words of the sentence ("Type 2
+        diabetes ... with CKD": Diabetes, type 2, with, chronic kidney disease, E11.22), I.A.15:
+        "with" links two conditions the note names. The paths are those the Index writes with
+        the term's words, whatever lexicon source matched them ("dermatitis")."""
+        terms = dict.fromkeys((normalize_tokens(mention.text), normalize_tokens(entry.term)))
+        found = next(
+            (f for t in terms if (f := self.index.continue_path(t, mention.sentence_words))), None
+        )
+        if found is None:
+            return None
+        words, key, titles = found
+        step = {"step": "index", "path": list(titles), "code": key, "words": sorted(words)}
+        return self._default_walked(key, mention.sentence_words), step, words
+
+    @staticmethod
+    def _unsited(mention: Mention, step: dict[str, Any] | None) -> bool:
+        """A morphology or behavior word ("adenocarcinoma", "malignancy") whose phrase names no
+        Neoplasm Table site."""
+        if step is not None:
+            return step.get("table") == "neoplasm" and not step["site"]
+        return any(e.table is not None for e in mention.entries)
+
+    def _index(
+        self, entry: LexiconEntry, mention: Mention
+    ) -> tuple[str, dict[str, Any] | None, frozenset[str]]:
+        """The node an Index term leads to, its trace step and the words of the sentence that
+        continued its path: the path as printed; for a morphology term ("adenocarcinoma"), the
+        Neoplasm Table row its phrase names and the column its words decide ("metastatic":
+        secondary)."""
+        continued = self._continued(entry, mention) if entry.table is None else None
+        if continued is not None:
+            return continued
         if entry.source != INDEX_SOURCE:
-            return entry.key, None
+            return entry.key, None, frozenset()
         path = entry.origin.split(" > ")[1:]
         if entry.table is None:
-            return self._default_walked(entry.key), {
-                "step": "index",
-                "path": path,
-                "code": entry.key,
-            }
+            step = {"step": "index", "path": path, "code": entry.key}
+            return self._default_walked(entry.key, mention.sentence_words), step, frozenset()
         column = behavior(mention.phrase_words, entry.table)
-        # the site is read in the phrase first, then in the rest of the clause ("a biopsy of
-        # the left kidney showed clear cell carcinoma")
-        found = self.neoplasm.site(mention.phrase_words, column) or self.neoplasm.site(
-            mention.sentence_words, column
-        )
+        found = self.neoplasm.site(mention.phrase_words, column)
         key, site = found if found else (self.neoplasm.default(column) or entry.key, ())
         step = {
             "step": "index",
@@ -109,7 +142,7 @@ class Assigner:
             "column": column,
             "code": key,
         }
-        return key, step
+        return key, step, frozenset()
 
     def candidate(self, mention: Mention, setting: str) -> Candidate:
         first = self._sited(mention) or mention.entries[0]
@@ -117,7 +150,7 @@ class Assigner:
         subterms = [e for e in mention.entries if e.origin == first.origin]
         chosen = self.walker.choose([e.key for e in subterms], first.term, mention.sentence_words)
         entry = next(e for e in subterms if e.key == chosen)
-        node, index_step = self._index(entry, mention)
+        node, index_step, continued = self._index(entry, mention)
         trace: list[dict[str, Any]] = [
             {
                 "step": "match",
@@ -159,6 +192,11 @@ class Assigner:
             }
         )
         code, action, reason = specific.code, decision.action, mention.assertion
+        if action == "code" and self._unsited(mention, index_step):
+            # "carcinoma" with no site in its phrase: the site is written elsewhere in the note,
+            # and "unspecified site" (C80.1) would be a guess; the CDI query asks for it
+            action, reason = "exclude", "neoplasm site not written with it (I.C.2)"
+            trace.append({"step": "index", "table": "neoplasm", "site": None, "excluded": True})
         service = self.policy.incidental_service(code, mention.section)
         if action == "code" and service is not None:
             action, reason = "exclude", f"not the reason for the encounter ({service.citation})"
@@ -194,5 +232,5 @@ class Assigner:
                 action = "code"
             else:
                 action, reason = "exclude", f"{mention.assertion}: no {action}-history code"
-        support = frozenset(w for s in specific.steps for w in s.words)
+        support = frozenset(w for s in specific.steps for w in s.words) | continued
         return Candidate(code, mention, trace, missing, action, reason, support)

@@ -52,7 +52,7 @@ class Coder:
         self.index: IndexBuild = matcher.index
         self.walker = SpecificityWalker(self.codeset)
         self.reader = MentionReader(self.nlp, self.walker.lent_words)
-        self.assigner = Assigner(self.walker, AssertionPolicy(self.codeset), self.index.neoplasm)
+        self.assigner = Assigner(self.walker, AssertionPolicy(self.codeset), self.index)
         self.combiner = Combiner(self.codeset, self.walker)
         self.supporter = WordSupporter(self.codeset, self.walker)
         self.rules = RuleEngine(self.codeset, rules)
