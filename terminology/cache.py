@@ -93,13 +93,13 @@ def load_lexicon(
     parts = codeset.provenance.sha256 + curated_digest() + (index.identity if index else "")
     identity = hashlib.sha256(parts.encode()).hexdigest()
     extra = index.entries if index else ()
-    terms, rows = _cached(
+    terms, rows, spelling = _cached(
         "lexicon",
         identity,
-        lambda: (lambda lx: (lx.terms, lx.rows))(build_lexicon(codeset, extra)),
+        lambda: (lambda lx: (lx.terms, lx.rows, lx.spelling))(build_lexicon(codeset, extra)),
         use_cache=use_cache,
     )
-    return Lexicon(terms, rows)
+    return Lexicon(terms, rows, spelling)
 
 
 def _cached(name: str, identity: str, build: Callable[[], tuple], *, use_cache: bool) -> tuple:

@@ -47,12 +47,26 @@ def normalize_tokens(text: str) -> tuple[str, ...]:
 _ALIASES = {"fx": "fracture", "fxs": "fracture"}
 
 
+# British spellings read as American ones, in words of 6 letters or more (so "toe" and "shoe"
+# stay themselves): haemorrhage, oedema, anaemia, diarrhoea, tumour, centre, hospitalised.
+_BRITISH = (
+    (re.compile(r"(?<=[a-z])ae|^ae(?=[^r])"), "e"),
+    (re.compile(r"(?<=[a-z])oe(?=[a-z])|^oe"), "e"),
+    (re.compile(r"our(s?)$"), r"or\1"),
+    (re.compile(r"([bt])re(s?)$"), r"\1er\2"),
+    (re.compile(r"is(e|ed|es|ing|ation|ations)$"), r"iz\1"),
+)
+
+
 @lru_cache(maxsize=200_000)
 def fold(word: str) -> str:
     """The matching form of one lower-case word ("adenopathies" -> adenopathy, "fx" ->
-    fracture)."""
+    fracture, "haemorrhages" -> hemorrhage)."""
     if word in _ALIASES:
         return _ALIASES[word]
+    if len(word) >= 6 and word.isalpha():
+        for pattern, american in _BRITISH:
+            word = pattern.sub(american, word)
     if len(word) > 5 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(_KEEP_S):
@@ -118,9 +132,16 @@ class Lexicon:
     in a fraction of the time a pickle of dataclasses takes.
     """
 
-    def __init__(self, terms: dict[tuple[str, ...], tuple[int, ...]], rows: list[tuple]):
+    def __init__(
+        self,
+        terms: dict[tuple[str, ...], tuple[int, ...]],
+        rows: list[tuple],
+        spelling: dict[str, str] | None = None,
+    ):
         self.terms = terms
         self.rows = rows
+        self.spelling = spelling or {}
+        self._read: dict[str, str] = {}
         lengths: dict[str, set[int]] = {}
         for tokens in terms:
             lengths.setdefault(tokens[0], set()).add(len(tokens))
@@ -128,6 +149,34 @@ class Lexicon:
 
     def __len__(self) -> int:
         return len(self.terms)
+
+    def read(self, word: str) -> str:
+        """A note's lower-case word as the terms' words are written: folded
+        (`fold`), a misspelling of a long word corrected (`spelled`) before or after the fold
+        ("cholecystits" -> cholecystitis, "pnuemonias" -> pneumonia)."""
+        read = self._read.get(word)
+        if read is None:
+            read = fold(word)
+            if len(read) >= SPELLED_LENGTH and self.spelling.get(read) != read:
+                right = self.spelled(word)
+                read = fold(right) if right != word else self.spelled(read)
+            if len(self._read) > 100_000:
+                self._read.clear()
+            self._read[word] = read
+        return read
+
+    def spelled(self, word: str) -> str:
+        """A long word one edit away from exactly one word of the terms, as that word
+        ("pnuemonia" -> pneumonia, "cholecystits" -> cholecystitis); any other word as it is.
+        Words under 7 letters, words of the terms and everyday English words are never
+        changed (`spelling_index`)."""
+        if len(word) < SPELLED_LENGTH or not word.isalpha() or self.spelling.get(word) == word:
+            return word
+        found = {self.spelling.get(k) for k in _deletions(word)} - {None, ""}
+        if len(found) != 1:
+            return word
+        (right,) = found
+        return right if _one_edit(word, right) else word
 
     def lookup(self, tokens: tuple[str, ...]) -> tuple[LexiconEntry, ...]:
         return tuple(LexiconEntry(*self.rows[i]) for i in self.terms.get(tokens, ()))
@@ -201,6 +250,52 @@ def tabular_entries(codeset: CodeSet) -> Iterator[LexiconEntry]:
                 yield LexiconEntry(node.key, "includes", f"Tabular {node.key} includes", note.text)
 
 
+SPELLED_LENGTH = 7
+
+
+def _deletions(word: str) -> Iterator[str]:
+    yield word
+    for i in range(len(word)):
+        yield word[:i] + word[i + 1 :]
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether exactly one insertion, deletion, substitution or swap of neighbours makes a
+    into b."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    start = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    if start is None:
+        return True  # one is the other plus a last letter
+    if len(a) == len(b):
+        rest_a, rest_b = a[start + 1 :], b[start + 1 :]
+        swapped = a[start + 1 : start + 2] == b[start] and b[start + 1 : start + 2] == a[start]
+        return rest_a == rest_b or (swapped and a[start + 2 :] == b[start + 2 :])
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return longer[start + 1 :] == shorter[start:]
+
+
+def spelling_index(terms: Iterable[tuple[str, ...]]) -> dict[str, str]:
+    """For `Lexicon.spelled`: every long word of the terms as itself, and each of its
+    one-letter deletions as it (or "" when two words share one). Everyday English words one
+    edit from a term's word ("treated", "started") are kept as themselves: they are words,
+    not misspellings (wordfreq's 300,000 most frequent English words)."""
+    from wordfreq import top_n_list  # only when a lexicon is compiled
+
+    vocabulary = {w for t in terms for w in t if len(w) >= SPELLED_LENGTH and w.isalpha()}
+    index: dict[str, str] = {}
+    for word in sorted(vocabulary):
+        for key in _deletions(word):
+            if key != word:
+                index[key] = "" if index.get(key, word) != word else word
+    index.update((word, word) for word in vocabulary)
+    for english in top_n_list("en", 300_000):
+        word = fold(english)
+        if len(word) >= SPELLED_LENGTH and word.isalpha():
+            index[word] = word
+    return index
+
+
 def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexicon:
     """Compile the lexicon: curated files, the Tabular, and any extra entries (CMS Index)."""
     rows: list[tuple] = []
@@ -236,4 +331,5 @@ def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexic
 
         return tuple(sorted(ids, key=rank))
 
-    return Lexicon({t: ranked(t, ids) for t, ids in terms.items() if t and t not in stops}, rows)
+    kept = {t: ranked(t, ids) for t, ids in terms.items() if t and t not in stops}
+    return Lexicon(kept, rows, spelling_index(kept))

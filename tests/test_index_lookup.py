@@ -21,6 +21,7 @@ from medcode.terminology.index_release import (
     read_index_csv,
     resolve_index_source,
 )
+from medcode.terminology.lexicon import _one_edit, fold
 
 BROKEN_RELEASE = Path(__file__).parent / "fixtures" / "cms" / "broken"
 
@@ -178,3 +179,64 @@ def test_broken_cms_dir_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("medcode: malformed index XML")
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("acetaminophen overdose", ["T39.1X1A"]),
+        ("intentional overdose of Tylenol", ["T39.1X2A"]),
+        ("hypokalemia due to furosemide", ["E87.6", "T50.1X5A"]),
+        ("missed doses of Coumadin", ["T45.516A"]),
+        ("lithium toxicity", ["T43.595A"]),
+    ],
+)
+def test_drug_table_by_intent(coder: Coder, text: str, codes: list[str]) -> None:
+    result = coder.code(f"Assessment: {text}.", setting="outpatient")
+    assert [c.code for c in result.codes] == codes
+
+
+@pytest.mark.parametrize(
+    ("british", "american"),
+    [
+        ("haemorrhage", "hemorrhage"),
+        ("oedema", "edema"),
+        ("anaemia", "anemia"),
+        ("diarrhoea", "diarrhea"),
+        ("tumours", "tumor"),
+        ("oesophageal", "esophageal"),
+        ("hospitalised", "hospitalized"),
+        ("toe", "toe"),  # short words stay themselves
+    ],
+)
+def test_british_spellings_read_as_american(british: str, american: str) -> None:
+    assert fold(british) == fold(american) == american
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("mixed hyperlipidaemia", ["E78.2"]),
+        ("cholecystits", ["K81.9"]),  # one letter left out of a long word
+        ("acute cholecystits", ["K81.0"]),
+        ("pnuemonias", ["J18.9"]),  # two letters swapped, and a plural
+        ("patient presented and was treated", []),  # everyday words are no misspellings
+    ],
+)
+def test_clinical_spelling(coder: Coder, text: str, codes: list[str]) -> None:
+    assert [c.code for c in coder.code(f"Assessment: {text}.", setting="outpatient").codes] == codes
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "one"),
+    [
+        ("pneumonia", "pnuemonia", True),
+        ("cholecystitis", "cholecystits", True),
+        ("fasciitis", "fascitis", True),
+        ("hypertension", "hypertention", True),
+        ("pneumonia", "pneumonia", False),
+        ("pneumonia", "pnuemonai", False),
+    ],
+)
+def test_one_edit(a: str, b: str, one: bool) -> None:
+    assert _one_edit(a, b) is one

@@ -11,7 +11,7 @@ from medcode.terminology import CodeSet
 from medcode.terminology.drugs import DrugTable
 from medcode.terminology.index_terms import SOURCE as INDEX_SOURCE
 from medcode.terminology.index_terms import IndexBuild
-from medcode.terminology.lexicon import Lexicon, fold
+from medcode.terminology.lexicon import Lexicon
 
 from .extensions import declare_extensions
 from .measurements import bmi_spans, gestation_spans
@@ -61,8 +61,9 @@ class ConceptMatcher:
         for token in doc:
             number += token.is_sent_start or not token.i
             sentence.append(number)
+        read = self.lexicon.read
         words = [
-            (fold(word), token.i)
+            (read(word), token.i)
             for token in doc
             if token.i not in headers
             for word in _WORD.findall(token.lower_)
