@@ -9,6 +9,7 @@ import pickle
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from .codeset import CodeSet
@@ -79,11 +80,30 @@ def load_index(
         (codeset.provenance.sha256 + source.sha256() + index_digest()).encode()
     ).hexdigest()
 
+    built: list[IndexBuild] = []
+
     def build() -> IndexBuild:
         index = source.load()
-        return build_index(index, source.label, identity, reconcile(index, codeset, source.year))
+        built.append(
+            build_index(index, source.label, identity, reconcile(index, codeset, source.year))
+        )
+        # the lexicon keeps the entries; a warm start needs only the rest
+        return replace(built[0], entries=())
 
-    return _cached("index", identity, build, use_cache=use_cache)
+    slim = _cached("index", identity, build, use_cache=use_cache)
+    return replace(built[0] if built else slim, cms_dir=str(cms_dir) if cms_dir else None)
+
+
+def _index_entries(codeset: CodeSet, index: IndexBuild) -> tuple:
+    """The Index's lexicon entries: in hand after a cold build, else compiled again."""
+    if index.entries:
+        return index.entries
+    source = resolve_index_source(index.cms_dir)
+    release = source.load()
+    rebuilt = build_index(
+        release, source.label, index.identity, reconcile(release, codeset, source.year)
+    )
+    return rebuilt.entries
 
 
 def load_lexicon(
@@ -92,14 +112,14 @@ def load_lexicon(
     """The lexicon of a code set, the curated files and an Index, cached like the code set."""
     parts = codeset.provenance.sha256 + curated_digest() + (index.identity if index else "")
     identity = hashlib.sha256(parts.encode()).hexdigest()
-    extra = index.entries if index else ()
-    terms, rows, spelling = _cached(
-        "lexicon",
-        identity,
-        lambda: (lambda lx: (lx.terms, lx.rows, lx.spelling))(build_lexicon(codeset, extra)),
-        use_cache=use_cache,
-    )
-    return Lexicon(terms, rows, spelling)
+
+    def build() -> tuple:
+        extra = _index_entries(codeset, index) if index else ()
+        lexicon = build_lexicon(codeset, extra)
+        lengths = (lexicon.lengths, lexicon.pair_lengths)
+        return lexicon.terms, lexicon.rows, lexicon.spelling, lengths
+
+    return Lexicon(*_cached("lexicon", identity, build, use_cache=use_cache))
 
 
 def _cached(name: str, identity: str, build: Callable[[], tuple], *, use_cache: bool) -> tuple:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Iterator, Set
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -23,18 +23,22 @@ from pathlib import Path
 import yaml
 
 from .cms_index import CmsIndex, IndexFile, IndexTerm
-from .errors import TerminologyError
+from .drug_table import DRUG_PHRASES, DrugPhrases
 from .index_codes import Reconciled
 from .lexicon import LexiconEntry, normalize_tokens
 
 NEOPLASM_WORDS = Path(__file__).with_name("neoplasm_words.yaml")
-DRUG_PHRASES = Path(__file__).with_name("drug_phrases.yaml")
 _MODULES = tuple(
     Path(__file__).with_name(name)
-    for name in ("cms_index.py", "index_release.py", "index_codes.py", "index_terms.py")
+    for name in (
+        "cms_index.py",
+        "index_release.py",
+        "index_codes.py",
+        "index_terms.py",
+        "drug_table.py",
+    )
 )
 SOURCE = "index"
-DRUG_SOURCE = "drug table"
 # Main terms that name nothing by themselves; they count only with a subterm the Index lists.
 GENERIC_MAIN = frozenset(
     {
@@ -87,7 +91,7 @@ _NEOPLASM_REF = re.compile(r"^\s*Neoplasm\b", re.I)
 
 
 #: A path's continuation past its first connector: the words it needs, its code, its titles.
-Continuation = tuple[frozenset[str], str, tuple[str, ...]]
+Continuation = tuple[frozenset[str], str, tuple[str, ...], bool]
 
 
 def index_entries(
@@ -122,7 +126,12 @@ def index_entries(
                 words = _continuation_words(chain[cut:])
                 if words:
                     titles = tuple(t.title for t in chain)
-                    continuations.setdefault(stem, []).append((words, key, titles))
+                    # "with", or a connector the Index also prints as "(with)": "in (due to)
+                    # (with)" (I.A.15)
+                    connector = chain[cut]
+                    first_word = _bare(connector.title).split(" ", 1)[0].lower()
+                    presumed = "with" in {first_word, *connector.nemod}
+                    continuations.setdefault(stem, []).append((words, key, titles, presumed))
                 continue
         named.add(origin)
         for form in dict.fromkeys(_forms(chain)):
@@ -224,46 +233,6 @@ def _bare(title: str) -> str:
     return _NEC_NOS.sub("", title.strip())
 
 
-def drug_entries(index: CmsIndex, reconciled: Reconciled) -> Iterator[LexiconEntry]:
-    """The Table of Drugs and Chemicals as phrases: each substance (and each name that
-    drug_phrases.yaml maps to one) written the ways the file gives for each column of its row
-    that has a code: "acetaminophen overdose", "lithium toxicity", "missed doses of warfarin"."""
-    file = index.get("drug")
-    if file is None:
-        return
-    table = yaml.safe_load(DRUG_PHRASES.read_text(encoding="utf-8"))
-    columns: dict[str, list[str]] = table["columns"]
-    for chain in file.walk():
-        if any(code for _, code in chain[-1].cells):
-            origin = " > ".join(("Drug table", *(t.title for t in chain)))
-            forms = dict.fromkeys(_forms(chain))
-            yield from _drug_phrases(file, forms, chain[-1], origin, columns, reconciled)
-    for name, path in table["names"].items():
-        hit = index.lookup(path.split(" > "), kind="drug")
-        if hit is None:
-            raise TerminologyError(f"{DRUG_PHRASES.name}: {name}: no Drug Table row {path!r}")
-        origin = " > ".join(("Drug table", *hit.path)) + f" ({name})"
-        yield from _drug_phrases(file, [name], hit.term, origin, columns, reconciled)
-
-
-def _drug_phrases(
-    file: IndexFile,
-    names: Iterable[str],
-    term: IndexTerm,
-    origin: str,
-    columns: dict[str, list[str]],
-    reconciled: Reconciled,
-) -> Iterator[LexiconEntry]:
-    for column, printed in term.cells:
-        key = reconciled.key(printed) if printed else None
-        if key is None:
-            continue
-        where = f"{origin} [{file.column_label(column)}]"
-        for pattern in columns.get(column, ()):
-            for name in names:
-                yield LexiconEntry(key, DRUG_SOURCE, where, pattern.format(drug=name))
-
-
 def _first_connector(chain: tuple[IndexTerm, ...]) -> int | None:
     return next(
         (
@@ -336,15 +305,21 @@ class IndexBuild:
     neoplasm: NeoplasmTable
     continuations: dict[str, tuple[Continuation, ...]]
     stems: dict[tuple[str, ...], tuple[str, ...]]
+    drugs: DrugPhrases
+    cms_dir: str | None = None  # the release folder given, None for the packaged one
 
-    def continue_path(self, term: tuple[str, ...], words: Set[str]) -> Continuation | None:
+    def continue_path(
+        self, term: tuple[str, ...], sentence: Set[str], phrase: Set[str]
+    ) -> Continuation | None:
         """The continuation that the words say most of, of the Index paths written as `term`
-        (its normalised words)."""
+        (its normalised words). A "with" continuation is read in the sentence's words, other
+        concepts' included (I.A.15 presumes the link); "due to", "in" and the rest only in
+        the mention's own phrase, where the note writes the link."""
         fits = [
             found
             for origin in self.stems.get(term, ())
             for found in self.continuations.get(origin, ())
-            if found[0] <= words
+            if found[0] <= (sentence if found[3] else phrase)
         ]
         return max(fits, key=lambda c: (len(c[0]), -len(c[2])), default=None)
 
@@ -352,10 +327,7 @@ class IndexBuild:
 def build_index(index: CmsIndex, label: str, identity: str, reconciled: Reconciled) -> IndexBuild:
     continuations: dict[str, list[Continuation]] = {}
     stems: dict[tuple[str, ...], list[str]] = {}
-    entries = (
-        *index_entries(index, reconciled, continuations, stems),
-        *drug_entries(index, reconciled),
-    )
+    entries = tuple(index_entries(index, reconciled, continuations, stems))
     neoplasm = NeoplasmTable.from_index(index, reconciled)
     frozen = {stem: tuple(found) for stem, found in continuations.items()}
     written = {
@@ -363,7 +335,8 @@ def build_index(index: CmsIndex, label: str, identity: str, reconciled: Reconcil
         for tokens, origins in stems.items()
         if any(o in frozen for o in origins)
     }
-    return IndexBuild(label, identity, reconciled.counts, entries, neoplasm, frozen, written)
+    drugs = DrugPhrases.from_index(index, reconciled, lambda chain: dict.fromkeys(_forms(chain)))
+    return IndexBuild(label, identity, reconciled.counts, entries, neoplasm, frozen, written, drugs)
 
 
 def index_digest() -> str:

@@ -102,7 +102,6 @@ SOURCE_RANK = {
     "inclusion": 2,
     "includes": 3,
     "index": 4,
-    "drug table": 4,
 }
 
 
@@ -137,15 +136,14 @@ class Lexicon:
         terms: dict[tuple[str, ...], tuple[int, ...]],
         rows: list[tuple],
         spelling: dict[str, str] | None = None,
+        lengths: tuple[dict, dict] | None = None,
     ):
         self.terms = terms
         self.rows = rows
         self.spelling = spelling or {}
         self._read: dict[str, str] = {}
-        lengths: dict[str, set[int]] = {}
-        for tokens in terms:
-            lengths.setdefault(tokens[0], set()).add(len(tokens))
-        self.lengths = {first: sorted(ls, reverse=True) for first, ls in lengths.items()}
+        # by first word, and by first two words (what a match tries at a word)
+        self.lengths, self.pair_lengths = lengths or (term_lengths(terms), pair_lengths(terms))
 
     def __len__(self) -> int:
         return len(self.terms)
@@ -189,6 +187,23 @@ class Lexicon:
             for i in ids
             if self.rows[i][0] == key
         ]
+
+
+def term_lengths(terms: Iterable[tuple[str, ...]]) -> dict[str, list[int]]:
+    """The lengths of the terms that start with each word, longest first."""
+    lengths: dict[str, set[int]] = {}
+    for tokens in terms:
+        lengths.setdefault(tokens[0], set()).add(len(tokens))
+    return {first: sorted(found, reverse=True) for first, found in lengths.items()}
+
+
+def pair_lengths(terms: Iterable[tuple[str, ...]]) -> dict[tuple[str, str], list[int]]:
+    """The lengths of the terms of two words or more that start with each two words."""
+    lengths: dict[tuple[str, str], set[int]] = {}
+    for tokens in terms:
+        if len(tokens) > 1:
+            lengths.setdefault(tokens[:2], set()).add(len(tokens))
+    return {pair: sorted(found, reverse=True) for pair, found in lengths.items()}
 
 
 def curated_files(folder: Path = CURATED_DIR) -> list[Path]:

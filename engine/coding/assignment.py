@@ -9,8 +9,9 @@ from typing import Any
 
 from medcode.engine.reading.measurements import ORIGIN as MEASUREMENT_ORIGIN
 from medcode.engine.reading.mentions import Mention
-from medcode.terminology.index_terms import DRUG_SOURCE, IndexBuild, behavior
+from medcode.terminology.drug_table import SOURCE as DRUG_SOURCE
 from medcode.terminology.index_terms import SOURCE as INDEX_SOURCE
+from medcode.terminology.index_terms import IndexBuild, behavior
 from medcode.terminology.lexicon import LexiconEntry, normalize_tokens
 
 from .policy import AssertionPolicy
@@ -99,11 +100,16 @@ class Assigner:
         the term's words, whatever lexicon source matched them ("dermatitis")."""
         terms = dict.fromkeys((normalize_tokens(mention.text), normalize_tokens(entry.term)))
         found = next(
-            (f for t in terms if (f := self.index.continue_path(t, mention.sentence_words))), None
+            (
+                f
+                for t in terms
+                if (f := self.index.continue_path(t, mention.sentence_words, mention.phrase_words))
+            ),
+            None,
         )
         if found is None:
             return None
-        words, key, titles = found
+        words, key, titles, _presumed = found
         step = {"step": "index", "path": list(titles), "code": key, "words": sorted(words)}
         return self._default_walked(key, mention.sentence_words), step, words
 

@@ -13,6 +13,7 @@ from medcode.terminology.index_terms import SOURCE as INDEX_SOURCE
 from medcode.terminology.index_terms import IndexBuild
 from medcode.terminology.lexicon import Lexicon
 
+from .drug_effects import drug_phrase_spans
 from .extensions import declare_extensions
 from .measurements import bmi_spans, gestation_spans
 from .medications import drug_spans
@@ -54,6 +55,7 @@ class ConceptMatcher:
         self.lexicon = lexicon
         self.drugs = drugs or DrugTable.load()
         self.index = index  # the Index release the lexicon holds (its Neoplasm Table sites)
+        self._token_words: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, doc: Doc) -> Doc:
         headers = {t.i for title in _section_titles(doc) for t in title}
@@ -61,12 +63,11 @@ class ConceptMatcher:
         for token in doc:
             number += token.is_sent_start or not token.i
             sentence.append(number)
-        read = self.lexicon.read
         words = [
-            (read(word), token.i)
+            (word, token.i)
             for token in doc
             if token.i not in headers
-            for word in _WORD.findall(token.lower_)
+            for word in self._words(token.lower_)
         ]
         spans: list[Span] = []
         i = 0
@@ -81,8 +82,20 @@ class ConceptMatcher:
         measured = bmi_spans(doc, text, CONCEPT_LABEL) + gestation_spans(doc, text, CONCEPT_LABEL)
         spans += (s for s in measured if s.start not in headers)
         spans += drug_spans(doc, self.drugs, CONCEPT_LABEL)
+        if self.index is not None:
+            spans += drug_phrase_spans(doc, words, sentence, self.index.drugs, CONCEPT_LABEL)
         doc.ents = _unique(sorted(spans, key=lambda s: (s.start, -len(s))))
         return doc
+
+    def _words(self, lower: str) -> tuple[str, ...]:
+        """A token's words as the lexicon reads them, once per distinct token."""
+        words = self._token_words.get(lower)
+        if words is None:
+            if len(self._token_words) > 200_000:
+                self._token_words.clear()
+            read = self.lexicon.read
+            words = self._token_words[lower] = tuple(read(w) for w in _WORD.findall(lower))
+        return words
 
     def _longest(
         self, doc: Doc, words: list[tuple[str, int]], i: int, sentence: list[int]
@@ -90,19 +103,30 @@ class ConceptMatcher:
         """The longest term at word i; side and article words inside a term are passed over
         ("sprain of the left ankle" is the term "sprain of ankle", its side read from the
         sentence), unless the term itself has them ("right upper quadrant pain")."""
-        lengths = self.lexicon.lengths.get(words[i][0], ())
-        if not lengths:
+        first = words[i][0]
+        if first not in self.lexicon.lengths:
             return None
-        direct = self._match(doc, [(i, *words[i])], words, i, lengths[0], sentence)
-        if words[i][0] in _PASSED_OVER:
+        pairs = self.lexicon.pair_lengths
+        # the longest term the next word, or the next word not passed over, may continue
+        reach = 1
+        for j in range(i + 1, min(len(words), i + 2 + _MAX_PASSED_OVER)):
+            found = pairs.get((first, words[j][0]))
+            if found:
+                reach = max(reach, found[0])
+            if words[j][0] not in _PASSED_OVER:
+                break
+        if reach == 1 and (first,) not in self.lexicon.terms:
+            return None
+        direct = self._match(doc, [(i, *words[i])], words, i, reach, sentence)
+        if first in _PASSED_OVER or reach == 1:
             return direct
-        window = words[i : i + lengths[0] + _MAX_PASSED_OVER]
+        window = words[i : i + reach + _MAX_PASSED_OVER]
         if not any(w in _PASSED_OVER for w, _ in window[1:]):
             return direct
         compact = [
             (i + n, w, t) for n, (w, t) in enumerate(window) if n == 0 or w not in _PASSED_OVER
         ]
-        passed = self._match(doc, compact, words, i, lengths[0], sentence, compact=True)
+        passed = self._match(doc, compact, words, i, reach, sentence, compact=True)
         if passed is not None and (direct is None or passed._.match_words > direct._.match_words):
             return passed
         return direct
@@ -122,7 +146,9 @@ class ConceptMatcher:
             seq = [(i + n, w, t) for n, (w, t) in enumerate(words[i : i + longest])]
         tokens = [w for _, w, _ in seq]
         terms = self.lexicon.terms
-        for length in self.lexicon.lengths[words[i][0]]:
+        # the lengths of the terms that start with these two words, then the word alone
+        pair = self.lexicon.pair_lengths.get(tuple(tokens[:2]), ()) if len(tokens) > 1 else ()
+        for length in (*pair, 1):
             if length > len(seq):
                 continue
             key = tuple(tokens[:length])
