@@ -118,6 +118,9 @@ class CodeSet:
 
     def get(self, key: str) -> CodeNode | None:
         """The node for a key or code (any spelling of a code: `e119`, `E11.9`)."""
+        node = self._nodes.get(key)
+        if node is not None:  # the common case: a key already looked up
+            return node
         if key not in self._rows:
             key = normalize_code(key)
             if key not in self._rows:

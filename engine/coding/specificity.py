@@ -91,6 +91,7 @@ class SpecificityWalker:
         self._with: dict[str, int] = {}
         self._without: dict[str, frozenset[str]] = {}
         self._lent: dict[tuple[str, str], frozenset[str]] = {}
+        self._subtrees: dict[str, tuple[frozenset[str], ...]] = {}
 
     def words(self, key: str) -> frozenset[str]:
         """The title's words, and `=CODE` for each code its "use additional code" notes ask
@@ -144,11 +145,18 @@ class SpecificityWalker:
         )
 
     def _support(self, key: str, parent_words: frozenset[str], context: Set[str]) -> int:
-        # a word a title says "without" is no support for it ("Vomiting without nausea")
-        return max(
-            len((self.words(k) - parent_words - _NO_SUPPORT - self.denied(k)) & context)
-            for k in (key, *self.codeset.descendants(key))
-        )
+        return max(len((said & context) - parent_words) for said in self._subtree(key))
+
+    def _subtree(self, key: str) -> tuple[frozenset[str], ...]:
+        """The words that may support each node of a subtree: its title's, less those that
+        support nothing and those it says "without" ("Vomiting without nausea")."""
+        found = self._subtrees.get(key)
+        if found is None:
+            found = self._subtrees[key] = tuple(
+                self.words(k) - _NO_SUPPORT - self.denied(k)
+                for k in (key, *self.codeset.descendants(key))
+            )
+        return found
 
     def choose(self, keys: list[str], term: str, context: Set[str]) -> str:
         """Among the nodes one term names (an Index main term's subterms: "osteoarthritis" is
