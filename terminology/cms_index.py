@@ -464,6 +464,10 @@ def load_index_file(path: str | os.PathLike[str]) -> IndexFile:
         raise TerminologyError(f"malformed index XML {file_path}: {_one_line(exc)}") from exc
     except (OSError, lzma.LZMAError) as exc:
         raise TerminologyError(f"cannot read {file_path}: {_one_line(exc)}") from exc
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        # CMS files declare no entities; one that does is not read (never resolved either)
+        raise TerminologyError(f"index XML declares entities, which are not read: {file_path}")
     if root.tag != _ROOT:
         raise TerminologyError(
             f"not a CMS ICD-10-CM index file (root <{root.tag}>, expected <{_ROOT}>): {file_path}"

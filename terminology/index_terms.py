@@ -197,11 +197,16 @@ def _everyday(words: tuple[str, ...]) -> bool:
     "examination", "follow up", "blood loss", "h". In a note they are no diagnosis. One word
     counts when it is short or common (Zipf frequency >= 3, about once per million words);
     several when all are very common (>= 4). Tabular and curated terms are not affected."""
+    if len(words) == 1:
+        return len(words[0]) < 4 or _zipf(words[0]) >= _EVERYDAY_WORD
+    return all(_zipf(w) >= _EVERYDAY_PHRASE for w in words)
+
+
+@lru_cache(maxsize=100_000)
+def _zipf(word: str) -> float:
     from wordfreq import zipf_frequency  # only when an Index is compiled
 
-    if len(words) == 1:
-        return len(words[0]) < 4 or zipf_frequency(words[0], "en") >= _EVERYDAY_WORD
-    return all(zipf_frequency(w, "en") >= _EVERYDAY_PHRASE for w in words)
+    return zipf_frequency(word, "en")
 
 
 _EVERYDAY_WORD = 2.5

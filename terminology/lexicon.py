@@ -304,10 +304,12 @@ def spelling_index(terms: Iterable[tuple[str, ...]]) -> dict[str, str]:
             if key != word:
                 index[key] = "" if index.get(key, word) != word else word
     index.update((word, word) for word in vocabulary)
+    plain_fold = fold.__wrapped__  # 300,000 words would only flush the cache of note words
     for english in top_n_list("en", 300_000):
-        word = fold(english)
-        if len(word) >= SPELLED_LENGTH and word.isalpha():
-            index[word] = word
+        if len(english) >= SPELLED_LENGTH and english.isalpha():
+            word = plain_fold(english)
+            if len(word) >= SPELLED_LENGTH:
+                index[word] = word
     return index
 
 
@@ -329,7 +331,10 @@ def build_lexicon(codeset: CodeSet, extra: Iterable[LexiconEntry] = ()) -> Lexic
         exact = entry.case_sensitive or bool(_ACRONYM.match(entry.term))
         rows.append((entry.key, entry.source, entry.origin, entry.term, exact, entry.table))
         row = len(rows) - 1
-        texts = [entry.term] if entry.source == "curated" else set(_variants(entry.term))
+        # curated and Index terms are written as notes write them; the Tabular's lose their
+        # "NOS", "unspecified" and parenthesised modifiers
+        written = entry.source in ("curated", "index")
+        texts = [entry.term] if written else set(_variants(entry.term))
         as_written = {normalize_tokens(entry.term), normalize_tokens(_PARENS.sub(" ", entry.term))}
         for text in texts:
             tokens = tuple(sys.intern(t) for t in normalize_tokens(text))

@@ -240,3 +240,31 @@ def test_clinical_spelling(coder: Coder, text: str, codes: list[str]) -> None:
 )
 def test_one_edit(a: str, b: str, one: bool) -> None:
     assert _one_edit(a, b) is one
+
+
+def test_entities_in_a_cms_dir_are_never_resolved(tmp_path: Path) -> None:
+    (tmp_path / "index.xml").write_text(
+        '<?xml version="1.0"?>\n'
+        '<!DOCTYPE ICD10CM.index [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>\n'
+        "<ICD10CM.index><version>2026</version><title>Index</title><letter><title>A</title>"
+        "<mainTerm><title>Abasia &xxe;</title><code>F44.4</code></mainTerm>"
+        "</letter></ICD10CM.index>\n"
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "medcode.engine.interfaces.cli",
+            "search",
+            "abasia",
+            "--cms-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (out.returncode, out.stdout) == (2, "")
+    assert (
+        out.stderr
+        == f"medcode: index XML declares entities, which are not read: {tmp_path}/index.xml\n"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from medcode.terminology import CodeSet, NodeKind, load_codeset, validate_code
+from medcode.terminology.index_release import CMS_DIR_ENV
 
 from .console import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
 
@@ -330,6 +331,8 @@ def serve(args: argparse.Namespace) -> int:
     os.environ["MEDCODE_MAX_BODY_BYTES"] = str(args.max_body_bytes)
     if args.tabular:
         os.environ["MEDCODE_TABULAR"] = args.tabular
+    if args.cms_dir:
+        os.environ[CMS_DIR_ENV] = args.cms_dir
     uvicorn.run(
         "medcode.engine.interfaces.service:app_from_environment",
         factory=True,
@@ -344,11 +347,14 @@ def serve(args: argparse.Namespace) -> int:
 
 def batch(args: argparse.Namespace) -> int:
     """`medcode batch IN -o OUT.jsonl`: exit 1 when a document of this run failed."""
+    import os
     import sys
     from pathlib import Path
 
     from .batch import BatchError, run_batch
 
+    if args.cms_dir:  # the workers are processes: they read the Index folder from the environment
+        os.environ[CMS_DIR_ENV] = args.cms_dir
     try:
         summary = run_batch(
             Path(args.source),
