@@ -363,6 +363,15 @@ def behavior(words: Set[str], column: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def _behavior_vocabulary() -> frozenset[str]:
+    """Every word of neoplasm_words.yaml's behavior and morphology entries."""
+    table = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))
+    written = [w for _, said in table["behavior"] for w in said] + list(table["morphology"])
+    # "primary" is a site's own word as well ("liver, primary": C22.8)
+    return frozenset(w for text in written for w in normalize_tokens(text)) - {"primary"}
+
+
+@lru_cache(maxsize=1)
 def _behavior_words() -> tuple[tuple[str, frozenset[str]], ...]:
     table = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))["behavior"]
     return tuple(
@@ -382,6 +391,7 @@ class SiteRow:
     own: tuple[frozenset[str], ...]  # each alternative ("intestine, intestinal") of its title
     above: frozenset[str]
     cells: tuple[tuple[str, str | None], ...]  # column heading, FY2026 node key
+    order: int  # its place in the table: of rows the words name equally, the first wins
 
 
 class NeoplasmTable:
@@ -409,7 +419,7 @@ class NeoplasmTable:
             own = tuple(frozenset(normalize_tokens(a)) - _FILLER for a in _site_words(titles[-1]))
             above = frozenset(w for t in titles[:-1] for w in normalize_tokens(t)) - _FILLER
             cells = _reconciled_cells(chain[-1], reconciled)
-            rows.append(SiteRow(tuple(titles), own, above, cells))
+            rows.append(SiteRow(tuple(titles), own, above, cells, len(rows)))
         return cls(tuple(rows), main)
 
     @cached_property
@@ -424,7 +434,10 @@ class NeoplasmTable:
         """The cell of `column` in the row the words name best that has one, with the row's
         path: its own title said in full, then the most of its parents' words ("ascending colon" is
         intestine > large > colon > ascending, C18.2); None when no row is named."""
-        best: tuple[int, int, SiteRow] | None = None
+        # a behavior word ("malignant", "neoplasm") names no site, though a row's title has it
+        # ("Meckel's diverticulum, malignant")
+        words = frozenset(words) - _behavior_vocabulary()
+        best: tuple[int, int, int, SiteRow] | None = None
         seen: set[int] = set()
         for word in words:
             for row in self._by_word.get(word, ()):
@@ -437,12 +450,12 @@ class NeoplasmTable:
                 above = len(row.above & words)
                 if row.above and not above:
                     continue  # "ascending" alone is no site: it needs its colon
-                score = (said + above, -len(row.path))
-                if best is None or score > best[:2]:
+                score = (said + above, -len(row.path), -row.order)
+                if best is None or score > best[:3]:
                     best = (*score, row)
         if best is None:
             return None
-        row = best[2]
+        row = best[3]
         key = dict(row.cells).get(column)
         return (key, row.path) if key else None
 

@@ -155,7 +155,7 @@ class Lexicon:
         read = self._read.get(word)
         if read is None:
             read = fold(word)
-            if len(read) >= SPELLED_LENGTH and self.spelling.get(read) != read:
+            if len(read) >= SPELLED_LENGTH and self.spelling.get(read) not in (read, _ENGLISH):
                 right = self.spelled(word)
                 read = fold(right) if right != word else self.spelled(read)
             if len(self._read) > 100_000:
@@ -168,13 +168,7 @@ class Lexicon:
         ("pnuemonia" -> pneumonia, "cholecystits" -> cholecystitis); any other word as it is.
         Words under 7 letters, words of the terms and everyday English words are never
         changed (`spelling_index`)."""
-        if len(word) < SPELLED_LENGTH or not word.isalpha() or self.spelling.get(word) == word:
-            return word
-        found = {self.spelling.get(k) for k in _deletions(word)} - {None, ""}
-        if len(found) != 1:
-            return word
-        (right,) = found
-        return right if _one_edit(word, right) else word
+        return _corrected(self.spelling, word)
 
     def lookup(self, tokens: tuple[str, ...]) -> tuple[LexiconEntry, ...]:
         return tuple(LexiconEntry(*self.rows[i]) for i in self.terms.get(tokens, ()))
@@ -274,6 +268,20 @@ def _deletions(word: str) -> Iterator[str]:
         yield word[:i] + word[i + 1 :]
 
 
+# In the spelling index: an everyday English word, kept as it is and never a correction.
+_ENGLISH = "="
+
+
+def _corrected(index: dict[str, str], word: str) -> str:
+    if len(word) < SPELLED_LENGTH or not word.isalpha() or index.get(word) in (word, _ENGLISH):
+        return word
+    found = {index.get(k) for k in _deletions(word)} - {None, "", _ENGLISH}
+    if len(found) != 1:
+        return word
+    (right,) = found
+    return right if _one_edit(word, right) else word
+
+
 def _one_edit(a: str, b: str) -> bool:
     """Whether exactly one insertion, deletion, substitution or swap of neighbours makes a
     into b."""
@@ -305,11 +313,14 @@ def spelling_index(terms: Iterable[tuple[str, ...]]) -> dict[str, str]:
                 index[key] = "" if index.get(key, word) != word else word
     index.update((word, word) for word in vocabulary)
     plain_fold = fold.__wrapped__  # 300,000 words would only flush the cache of note words
-    for english in top_n_list("en", 300_000):
-        if len(english) >= SPELLED_LENGTH and english.isalpha():
-            word = plain_fold(english)
-            if len(word) >= SPELLED_LENGTH:
-                index[word] = word
+    protected = [
+        word
+        for english in top_n_list("en", 300_000)
+        if len(english) >= SPELLED_LENGTH and english.isalpha()
+        for word in (english, plain_fold(english))
+        if _corrected(index, word) != word  # only those a correction would change
+    ]
+    index.update((word, _ENGLISH) for word in protected)
     return index
 
 

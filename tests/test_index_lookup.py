@@ -100,6 +100,8 @@ def test_index_paths_in_clinicians_wording(coder: Coder, phrase, code, path) -> 
     [
         ("hard palate cancer", ["C05.0"], ["palate", "hard"], "Malignant Primary"),
         ("gallbladder neoplasm", ["D49.0"], ["gallbladder"], "Unspecified Behavior"),
+        # "malignant" is no site, though a row has it ("Meckel's diverticulum, malignant")
+        ("malignant neoplasm of the ankle", ["C76.50"], ["ankle"], "Malignant Primary"),
         (
             "squamous cell carcinoma of the tonsil",
             ["C09.9"],
@@ -189,6 +191,8 @@ def test_broken_cms_dir_is_one_line_and_exit_2(tmp_path: Path) -> None:
         ("hypokalemia due to furosemide", ["E87.6", "T50.1X5A"]),
         ("missed doses of Coumadin", ["T45.516A"]),
         ("lithium toxicity", ["T43.595A"]),
+        # an everyday word one edit from "digitalis" ("digitals") is no correction of it
+        ("renal insufficiency and digitalis toxicity", ["N28.9", "T46.0X5A"]),
     ],
 )
 def test_drug_table_by_intent(coder: Coder, text: str, codes: list[str]) -> None:
