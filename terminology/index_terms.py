@@ -86,6 +86,11 @@ _CONNECTORS = frozenset(
         "presence",
     ]
 )
+# Encounters for examination, observation and screening (Z00-Z13): the Index finds them from a
+# reason for the visit ("Examination, laboratory"); a note's "laboratory tests" or "under
+# observation" is no such reason. The curated encounter terms (lexicon/encounters.yaml) and the
+# encounter rules decide them.
+_ENCOUNTER_CATEGORIES = frozenset(f"Z{n:02d}" for n in range(14))
 _NEC_NOS = re.compile(r"\s+(?:NEC|NOS)$")
 _NEOPLASM_REF = re.compile(r"^\s*Neoplasm\b", re.I)
 
@@ -116,7 +121,7 @@ def index_entries(
         if len(chain) == 1 and _generic(chain[0].title):
             continue
         key, table = _target(index, file, term, reconciled, columns)
-        if key is None:
+        if key is None or key[:3] in _ENCOUNTER_CATEGORIES:
             continue
         origin = " > ".join(("Index", *(t.title for t in chain)))
         cut = _first_connector(chain)
@@ -196,7 +201,8 @@ def _everyday(words: tuple[str, ...]) -> bool:
     looked up from a diagnosis: "old" (Old, myocardial infarction), "may" (May-Hegglin),
     "examination", "follow up", "blood loss", "h". In a note they are no diagnosis. One word
     counts when it is short or common (Zipf frequency >= 3, about once per million words);
-    several when all are very common (>= 4). Tabular and curated terms are not affected."""
+    several when all are very common (>= 4.5: "blood loss", "follow up"; not "drug abuse"
+    or "alcohol withdrawal"). Tabular and curated terms are not affected."""
     if len(words) == 1:
         return len(words[0]) < 4 or _zipf(words[0]) >= _EVERYDAY_WORD
     return all(_zipf(w) >= _EVERYDAY_PHRASE for w in words)
@@ -210,7 +216,7 @@ def _zipf(word: str) -> float:
 
 
 _EVERYDAY_WORD = 2.5
-_EVERYDAY_PHRASE = 4.0
+_EVERYDAY_PHRASE = 4.5
 
 
 def _generic(title: str) -> bool:
