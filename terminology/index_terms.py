@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Set
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -26,8 +26,8 @@ from .cms_index import CmsIndex, IndexFile, IndexTerm
 from .drug_table import DRUG_PHRASES, DrugPhrases
 from .index_codes import Reconciled
 from .lexicon import LexiconEntry, normalize_tokens
+from .neoplasm_table import FILLER, NEOPLASM_WORDS, NeoplasmTable, bare
 
-NEOPLASM_WORDS = Path(__file__).with_name("neoplasm_words.yaml")
 _MODULES = tuple(
     Path(__file__).with_name(name)
     for name in (
@@ -36,6 +36,7 @@ _MODULES = tuple(
         "index_codes.py",
         "index_terms.py",
         "drug_table.py",
+        "neoplasm_table.py",
     )
 )
 SOURCE = "index"
@@ -91,7 +92,6 @@ _CONNECTORS = frozenset(
 # observation" is no such reason. The curated encounter terms (lexicon/encounters.yaml) and the
 # encounter rules decide them.
 _ENCOUNTER_CATEGORIES = frozenset(f"Z{n:02d}" for n in range(14))
-_NEC_NOS = re.compile(r"\s+(?:NEC|NOS)$")
 _NEOPLASM_REF = re.compile(r"^\s*Neoplasm\b", re.I)
 
 
@@ -125,7 +125,7 @@ def index_entries(
             continue
         origin = " > ".join(("Index", *(t.title for t in chain)))
         cut = _first_connector(chain)
-        if cut is not None and _bare(chain[cut].title).lower() != "without":
+        if cut is not None and bare(chain[cut].title).lower() != "without":
             stem = " > ".join(("Index", *(t.title for t in chain[:cut])))
             if stem in named:
                 words = _continuation_words(chain[cut:])
@@ -134,7 +134,7 @@ def index_entries(
                     # "with", or a connector the Index also prints as "(with)": "in (due to)
                     # (with)" (I.A.15)
                     connector = chain[cut]
-                    first_word = _bare(connector.title).split(" ", 1)[0].lower()
+                    first_word = bare(connector.title).split(" ", 1)[0].lower()
                     presumed = "with" in {first_word, *connector.nemod}
                     continuations.setdefault(stem, []).append((words, key, titles, presumed))
                 continue
@@ -240,16 +240,12 @@ def _neoplasm_columns(index: CmsIndex) -> dict[str, str]:
     return {word: heading for word, heading in words.items() if heading in table.columns}
 
 
-def _bare(title: str) -> str:
-    return _NEC_NOS.sub("", title.strip())
-
-
 def _first_connector(chain: tuple[IndexTerm, ...]) -> int | None:
     return next(
         (
             i
             for i, t in enumerate(chain)
-            if i and _bare(t.title).split(" ", 1)[0].lower() in _CONNECTORS
+            if i and bare(t.title).split(" ", 1)[0].lower() in _CONNECTORS
         ),
         None,
     )
@@ -261,20 +257,20 @@ def _continuation_words(terms: tuple[IndexTerm, ...]) -> frozenset[str]:
     renal impairment" reads "in"), and the condition it names is lost."""
     if any(t.code and not set(normalize_tokens(t.title)) - _CONNECTORS for t in terms):
         return frozenset()
-    words = {w for t in terms for w in normalize_tokens(_bare(t.title))}
-    return frozenset(words - _CONNECTORS - _FILLER)
+    words = {w for t in terms for w in normalize_tokens(bare(t.title))}
+    return frozenset(words - _CONNECTORS - FILLER)
 
 
 def _forms(chain: tuple[IndexTerm, ...]) -> Iterator[str]:
     """The path as printed, and as written: modifiers before the main term, phrases after. A
     connector's nonessential modifiers are its synonyms ("in (due to)")."""
-    main = _alternatives(_bare(chain[0].title))
+    main = _alternatives(bare(chain[0].title))
     if len(chain) == 1:
         # alone, only the noun: "thrombocytopenic", "epileptic" name no condition by themselves
         main = main[:1]
     subs = []
     for term in chain[1:]:
-        title = _bare(term.title)
+        title = bare(term.title)
         connector = title.split(" ", 1)[0].lower() in _CONNECTORS
         subs.append((connector, [*_alternatives(title), *(term.nemod if connector else ())]))
     cut = next((i for i, (connector, _) in enumerate(subs) if connector), len(subs))
@@ -357,123 +353,3 @@ def index_digest() -> str:
     for path in (*_MODULES, NEOPLASM_WORDS, DRUG_PHRASES):
         digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def behavior(words: Set[str], column: str) -> str:
-    """The column the phrase's words decide ("metastatic": secondary), else the entry's own; a
-    word of malignancy only turns an unspecified behavior ("tumor") malignant."""
-    for heading, said in _behavior_words():
-        if said & words:
-            return heading if heading != "Malignant Primary" or column == UNSPECIFIED else column
-    return column
-
-
-@lru_cache(maxsize=1)
-def _behavior_vocabulary() -> frozenset[str]:
-    """Every word of neoplasm_words.yaml's behavior and morphology entries."""
-    table = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))
-    written = [w for _, said in table["behavior"] for w in said] + list(table["morphology"])
-    # "primary" is a site's own word as well ("liver, primary": C22.8)
-    return frozenset(w for text in written for w in normalize_tokens(text)) - {"primary"}
-
-
-@lru_cache(maxsize=1)
-def _behavior_words() -> tuple[tuple[str, frozenset[str]], ...]:
-    table = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))["behavior"]
-    return tuple(
-        (heading, frozenset(w for word in said for w in normalize_tokens(word)))
-        for heading, said in table
-    )
-
-
-UNSPECIFIED = "Unspecified Behavior"
-
-
-@dataclass(frozen=True, slots=True)
-class SiteRow:
-    """One Neoplasm Table row: its path below the main term, its own and its parents' words."""
-
-    path: tuple[str, ...]
-    own: tuple[frozenset[str], ...]  # each alternative ("intestine, intestinal") of its title
-    above: frozenset[str]
-    cells: tuple[tuple[str, str | None], ...]  # column heading, FY2026 node key
-    order: int  # its place in the table: of rows the words name equally, the first wins
-
-
-class NeoplasmTable:
-    """Site x behavior: the row whose words the mention's phrase says, and its cell."""
-
-    def __init__(self, rows: tuple[SiteRow, ...], main: tuple[tuple[str, str | None], ...]):
-        self.rows = rows
-        self.main = main  # the main term's cells: the column's code when no site is said
-
-    def default(self, column: str) -> str | None:
-        """The column's code of "Neoplasm, neoplastic" itself (site unspecified)."""
-        return dict(self.main).get(column)
-
-    @classmethod
-    def from_index(cls, index: CmsIndex, reconciled: Reconciled) -> NeoplasmTable:
-        file = index.get("neoplasm")
-        rows: list[SiteRow] = []
-        main: tuple[tuple[str, str | None], ...] = ()
-        for chain in file.walk() if file is not None else ():
-            if len(chain) == 1 and not main:
-                main = _reconciled_cells(chain[0], reconciled)
-            if len(chain) < 2:
-                continue
-            titles = [_bare(t.title) for t in chain[1:]]
-            own = tuple(frozenset(normalize_tokens(a)) - _FILLER for a in _site_words(titles[-1]))
-            above = frozenset(w for t in titles[:-1] for w in normalize_tokens(t)) - _FILLER
-            cells = _reconciled_cells(chain[-1], reconciled)
-            rows.append(SiteRow(tuple(titles), own, above, cells, len(rows)))
-        return cls(tuple(rows), main)
-
-    @cached_property
-    def _by_word(self) -> dict[str, list[SiteRow]]:
-        table: dict[str, list[SiteRow]] = {}
-        for row in self.rows:
-            for word in {w for alt in row.own for w in alt}:
-                table.setdefault(word, []).append(row)
-        return table
-
-    def site(self, words: Set[str], column: str) -> tuple[str, tuple[str, ...]] | None:
-        """The cell of `column` in the row the words name best that has one, with the row's
-        path: its own title said in full, then the most of its parents' words ("ascending colon" is
-        intestine > large > colon > ascending, C18.2); None when no row is named."""
-        # a behavior word ("malignant", "neoplasm") names no site, though a row's title has it
-        # ("Meckel's diverticulum, malignant")
-        words = frozenset(words) - _behavior_vocabulary()
-        best: tuple[int, int, int, SiteRow] | None = None
-        seen: set[int] = set()
-        for word in words:
-            for row in self._by_word.get(word, ()):
-                if id(row) in seen:
-                    continue
-                seen.add(id(row))
-                said = max((len(alt) for alt in row.own if alt <= words), default=0)
-                if not said or dict(row.cells).get(column) is None:
-                    continue
-                above = len(row.above & words)
-                if row.above and not above:
-                    continue  # "ascending" alone is no site: it needs its colon
-                score = (said + above, -len(row.path), -row.order)
-                if best is None or score > best[:3]:
-                    best = (*score, row)
-        if best is None:
-            return None
-        row = best[3]
-        key = dict(row.cells).get(column)
-        return (key, row.path) if key else None
-
-
-def _reconciled_cells(
-    term: IndexTerm, reconciled: Reconciled
-) -> tuple[tuple[str, str | None], ...]:
-    return tuple((c, reconciled.key(printed) if printed else None) for c, printed in term.cells)
-
-
-_FILLER = frozenset({"of", "the", "and", "or", "to", "in", "with", "a", "an", "nec", "nos"})
-
-
-def _site_words(title: str) -> list[str]:
-    return [p.strip() for p in title.split(",") if p.strip()] or [title]

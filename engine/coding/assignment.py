@@ -11,8 +11,9 @@ from medcode.engine.reading.measurements import ORIGIN as MEASUREMENT_ORIGIN
 from medcode.engine.reading.mentions import Mention
 from medcode.terminology.drug_table import SOURCE as DRUG_SOURCE
 from medcode.terminology.index_terms import SOURCE as INDEX_SOURCE
-from medcode.terminology.index_terms import IndexBuild, behavior
+from medcode.terminology.index_terms import IndexBuild
 from medcode.terminology.lexicon import LexiconEntry, normalize_tokens
+from medcode.terminology.neoplasm_table import behavior
 
 from .policy import AssertionPolicy
 from .specificity import SpecificityWalker
