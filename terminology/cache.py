@@ -15,7 +15,7 @@ from pathlib import Path
 from .codeset import CodeSet
 from .errors import TerminologyError
 from .index_codes import reconcile
-from .index_release import resolve_index_source
+from .index_release import IndexSource, release_year, resolve_index_source
 from .index_terms import IndexBuild, build_index, index_digest
 from .lexicon import Lexicon, build_lexicon, curated_digest
 from .sources import TabularSource, resolve_source
@@ -83,10 +83,7 @@ def load_index(
     built: list[IndexBuild] = []
 
     def build() -> IndexBuild:
-        index = source.load()
-        built.append(
-            build_index(index, source.label, identity, reconcile(index, codeset, source.year))
-        )
+        built.append(_compile_index(source, codeset, identity))
         # the lexicon keeps the entries; a warm start needs only the rest
         return replace(built[0], entries=())
 
@@ -98,12 +95,13 @@ def _index_entries(codeset: CodeSet, index: IndexBuild) -> tuple:
     """The Index's lexicon entries: in hand after a cold build, else compiled again."""
     if index.entries:
         return index.entries
-    source = resolve_index_source(index.cms_dir)
-    release = source.load()
-    rebuilt = build_index(
-        release, source.label, index.identity, reconcile(release, codeset, source.year)
-    )
-    return rebuilt.entries
+    return _compile_index(resolve_index_source(index.cms_dir), codeset, index.identity).entries
+
+
+def _compile_index(source: IndexSource, codeset: CodeSet, identity: str) -> IndexBuild:
+    index = source.load()
+    year = release_year(index)
+    return build_index(index, source.label(year), identity, reconcile(index, codeset, year))
 
 
 def load_lexicon(

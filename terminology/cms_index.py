@@ -484,16 +484,23 @@ def load_cms_dir(path: str | os.PathLike[str]) -> CmsIndex:
     Tabular List, other XML and addenda files are skipped. Raises TerminologyError when the
     folder is missing, holds no index file, holds two of one kind, or an index file is broken.
     """
+    return CmsIndex(tuple(load_index_file(candidate) for candidate in index_paths(path)))
+
+
+def index_paths(path: str | os.PathLike[str]) -> list[Path]:
+    """The index XML files of a release folder, recognised by their root element without
+    parsing them (see `load_cms_dir`)."""
     folder = Path(path)
     if not folder.is_dir():
         raise TerminologyError(f"CMS index folder not found: {folder}")
-    files = []
-    for candidate in sorted(folder.iterdir()):
-        if candidate.suffix.lower() == ".xml" and candidate.is_file() and _is_index(candidate):
-            files.append(load_index_file(candidate))
-    if not files:
+    found = [
+        candidate
+        for candidate in sorted(folder.iterdir())
+        if candidate.suffix.lower() == ".xml" and candidate.is_file() and _is_index(candidate)
+    ]
+    if not found:
         raise TerminologyError(f"no ICD-10-CM index XML files in {folder}")
-    return CmsIndex(tuple(files))
+    return found
 
 
 # -- parsing ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cms_index import CmsIndex, IndexFile, IndexTerm, load_cms_dir, load_index_file
+from .cms_index import CmsIndex, IndexFile, IndexTerm, index_paths, load_index_file
 from .errors import TerminologyError
 
 CMS_DIR_ENV = "MEDCODE_CMS_DIR"
@@ -36,10 +36,9 @@ _CSV_COLUMNS = ("RowID", "Letter", "Level", "Term", "See", "SeeAlso", "NonEssMod
 
 @dataclass(frozen=True, slots=True)
 class IndexSource:
-    """The files of one Index release and the fiscal year their codes are written in."""
+    """The files of one Index release."""
 
     files: tuple[Path, ...]
-    year: int
     packaged: bool
 
     def sha256(self) -> str:
@@ -52,32 +51,35 @@ class IndexSource:
                 raise TerminologyError(f"cannot read {path}: {exc.strerror or exc}") from exc
         return digest.hexdigest()
 
-    @property
-    def label(self) -> str:
-        """How results name the Index used: "CMS FY2025 (packaged)", "CMS FY2026 /data/cms"."""
+    def label(self, year: int) -> str:
+        """How results name the Index used: "CMS FY2025 (packaged)", "CMS FY2026 (/data/cms)"."""
         where = "packaged" if self.packaged else str(self.files[0].parent)
-        return f"CMS FY{self.year} ({where})"
+        return f"CMS FY{year} ({where})"
 
     def load(self) -> CmsIndex:
         if not self.packaged:
-            return load_cms_dir(self.files[0].parent)
+            return CmsIndex(tuple(load_index_file(path) for path in self.files))
         index = read_index_csv(self.files[0])
         return CmsIndex((index, *(load_index_file(path) for path in self.files[1:])))
 
 
+def release_year(index: CmsIndex) -> int:
+    """The fiscal year the release's codes are written in: its files' <version>."""
+    years = {int(f.version) for f in index.files if f.version and f.version.strip().isdigit()}
+    if len(years) > 1:
+        folder = index.files[0].path.parent
+        raise TerminologyError(f"{folder}: index files of several years {sorted(years)}")
+    return years.pop() if years else PACKAGED_YEAR
+
+
 def resolve_index_source(cms_dir: str | os.PathLike[str] | None = None) -> IndexSource:
     """The argument, else $MEDCODE_CMS_DIR, else the packaged FY2025 release. A user's folder
-    is read by content (`load_cms_dir`); its fiscal year is the files' <version>."""
+    is recognised by content (`index_paths`); it is parsed only when the Index is built."""
     given = cms_dir or os.environ.get(CMS_DIR_ENV)
     if not given:
         files = (PACKAGED_DIR / PACKAGED_INDEX_CSV, *(PACKAGED_DIR / n for n in PACKAGED_TABLES))
-        return IndexSource(files, PACKAGED_YEAR, packaged=True)
-    loaded = load_cms_dir(given)
-    years = {int(f.version) for f in loaded.files if f.version and f.version.strip().isdigit()}
-    if len(years) > 1:
-        raise TerminologyError(f"{given}: index files of several years {sorted(years)}")
-    year = years.pop() if years else PACKAGED_YEAR
-    return IndexSource(tuple(f.path for f in loaded.files), year, packaged=False)
+        return IndexSource(files, packaged=True)
+    return IndexSource(tuple(index_paths(given)), packaged=False)
 
 
 def read_index_csv(path: Path) -> IndexFile:

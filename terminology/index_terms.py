@@ -26,7 +26,7 @@ from .cms_index import CmsIndex, IndexFile, IndexTerm
 from .drug_table import DRUG_PHRASES, DrugPhrases
 from .index_codes import Reconciled
 from .lexicon import LexiconEntry, normalize_tokens
-from .neoplasm_table import FILLER, NEOPLASM_WORDS, NeoplasmTable, bare
+from .neoplasm_table import FILLER, NEOPLASM_WORDS, NeoplasmTable, bare, neoplasm_words
 
 _MODULES = tuple(
     Path(__file__).with_name(name)
@@ -40,59 +40,15 @@ _MODULES = tuple(
     )
 )
 SOURCE = "index"
-# Main terms that name nothing by themselves; they count only with a subterm the Index lists.
-GENERIC_MAIN = frozenset(
-    {
-        "disease",
-        "disorder",
-        "syndrome",
-        "lesion",
-        "injury",
-        "history",
-        "complication",
-        "condition",
-        "abnormal",
-        "findings",
-        "problem",
-        "status",
-        "state",
-        "anomaly",
-    }
-)
-# A subterm that starts with one of these is a phrase written after the main term ("secondary"
-# is not: "Gout, secondary" is an adjective; "secondary to" keeps its word).
-_CONNECTORS = frozenset(
-    [
-        "with",
-        "without",
-        "due",
-        "in",
-        "of",
-        "following",
-        "complicating",
-        "by",
-        "from",
-        "after",
-        "during",
-        "on",
-        "at",
-        "associated",
-        "affecting",
-        "involving",
-        "to",
-        "for",
-        "as",
-        "resulting",
-        "caused",
-        "presence",
-    ]
-)
-# Encounters for examination, observation and screening (Z00-Z13): the Index finds them from a
-# reason for the visit ("Examination, laboratory"); a note's "laboratory tests" or "under
-# observation" is no such reason. The curated encounter terms (lexicon/encounters.yaml) and the
-# encounter rules decide them.
-_ENCOUNTER_CATEGORIES = frozenset(f"Z{n:02d}" for n in range(14))
+INDEX_WORDS = Path(__file__).with_name("index_words.yaml")
 _NEOPLASM_REF = re.compile(r"^\s*Neoplasm\b", re.I)
+
+
+@lru_cache(maxsize=1)
+def index_words() -> dict[str, frozenset[str]]:
+    """index_words.yaml: generic main terms, connectors, skipped categories."""
+    table = yaml.safe_load(INDEX_WORDS.read_text(encoding="utf-8"))
+    return {name: frozenset(words) for name, words in table.items()}
 
 
 #: A path's continuation past its first connector: the words it needs, its code, its titles.
@@ -121,7 +77,7 @@ def index_entries(
         if len(chain) == 1 and _generic(chain[0].title):
             continue
         key, table = _target(index, file, term, reconciled, columns)
-        if key is None or key[:3] in _ENCOUNTER_CATEGORIES:
+        if key is None or key[:3] in index_words()["skipped_categories"]:
             continue
         origin = " > ".join(("Index", *(t.title for t in chain)))
         cut = _first_connector(chain)
@@ -149,7 +105,7 @@ def index_entries(
     if table_file is None or not table_file.main_terms:
         return
     main = table_file.main_terms[0]
-    morphology = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))["morphology"]
+    morphology = neoplasm_words()["morphology"]
     for word, column in morphology.items():
         printed = main.cell(column)
         key = reconciled.key(printed) if printed else None
@@ -222,7 +178,7 @@ _EVERYDAY_PHRASE = 4.5
 def _generic(title: str) -> bool:
     """ "Disease, diseased", "Syndrome": a main term that is a generic word ("Aarskog's
     syndrome" is not)."""
-    return set(normalize_tokens(title.split(",")[0])) <= GENERIC_MAIN
+    return set(normalize_tokens(title.split(",")[0])) <= index_words()["generic_main"]
 
 
 def _column(text: str, columns: dict[str, str]) -> str | None:
@@ -236,7 +192,7 @@ def _neoplasm_columns(index: CmsIndex) -> dict[str, str]:
     table = index.get("neoplasm")
     if table is None:
         return {}
-    words = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))["references"]
+    words = neoplasm_words()["references"]
     return {word: heading for word, heading in words.items() if heading in table.columns}
 
 
@@ -245,7 +201,7 @@ def _first_connector(chain: tuple[IndexTerm, ...]) -> int | None:
         (
             i
             for i, t in enumerate(chain)
-            if i and bare(t.title).split(" ", 1)[0].lower() in _CONNECTORS
+            if i and bare(t.title).split(" ", 1)[0].lower() in index_words()["connectors"]
         ),
         None,
     )
@@ -255,10 +211,12 @@ def _continuation_words(terms: tuple[IndexTerm, ...]) -> frozenset[str]:
     """The words a continuation needs; none when a connector that is all its title carries a
     code: the flattened CSV keeps only the text before a nonessential modifier ("in (due to)
     renal impairment" reads "in"), and the condition it names is lost."""
-    if any(t.code and not set(normalize_tokens(t.title)) - _CONNECTORS for t in terms):
+    if any(
+        t.code and not set(normalize_tokens(t.title)) - index_words()["connectors"] for t in terms
+    ):
         return frozenset()
     words = {w for t in terms for w in normalize_tokens(bare(t.title))}
-    return frozenset(words - _CONNECTORS - FILLER)
+    return frozenset(words - index_words()["connectors"] - FILLER)
 
 
 def _forms(chain: tuple[IndexTerm, ...]) -> Iterator[str]:
@@ -271,7 +229,7 @@ def _forms(chain: tuple[IndexTerm, ...]) -> Iterator[str]:
     subs = []
     for term in chain[1:]:
         title = bare(term.title)
-        connector = title.split(" ", 1)[0].lower() in _CONNECTORS
+        connector = title.split(" ", 1)[0].lower() in index_words()["connectors"]
         subs.append((connector, [*_alternatives(title), *(term.nemod if connector else ())]))
     cut = next((i for i, (connector, _) in enumerate(subs) if connector), len(subs))
     for head in main:
@@ -350,6 +308,6 @@ def index_digest() -> str:
     """sha256 over how an Index is read and compiled (these modules and the word tables), so
     that a change to any of them rebuilds a cached Index."""
     digest = hashlib.sha256()
-    for path in (*_MODULES, NEOPLASM_WORDS, DRUG_PHRASES):
+    for path in (*_MODULES, NEOPLASM_WORDS, DRUG_PHRASES, INDEX_WORDS):
         digest.update(path.read_bytes())
     return digest.hexdigest()

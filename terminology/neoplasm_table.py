@@ -24,6 +24,12 @@ NEOPLASM_WORDS = Path(__file__).with_name("neoplasm_words.yaml")
 _NEC_NOS = re.compile(r"\s+(?:NEC|NOS)$")
 
 
+@lru_cache(maxsize=1)
+def neoplasm_words() -> dict:
+    """neoplasm_words.yaml, read once."""
+    return yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))
+
+
 def bare(title: str) -> str:
     """A title without its final NEC or NOS."""
     return _NEC_NOS.sub("", title.strip())
@@ -41,7 +47,7 @@ def behavior(words: Set[str], column: str) -> str:
 @lru_cache(maxsize=1)
 def _behavior_vocabulary() -> frozenset[str]:
     """Every word of neoplasm_words.yaml's behavior and morphology entries."""
-    table = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))
+    table = neoplasm_words()
     written = [w for _, said in table["behavior"] for w in said] + list(table["morphology"])
     # "primary" is a site's own word as well ("liver, primary": C22.8)
     return frozenset(w for text in written for w in normalize_tokens(text)) - {"primary"}
@@ -49,7 +55,7 @@ def _behavior_vocabulary() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _behavior_words() -> tuple[tuple[str, frozenset[str]], ...]:
-    table = yaml.safe_load(NEOPLASM_WORDS.read_text(encoding="utf-8"))["behavior"]
+    table = neoplasm_words()["behavior"]
     return tuple(
         (heading, frozenset(w for word in said for w in normalize_tokens(word)))
         for heading, said in table

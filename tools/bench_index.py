@@ -15,35 +15,12 @@ from bench_tasks import Tally, sample
 from medcode.terminology import CodeSet
 from medcode.terminology.cms_index import CmsIndex, IndexTerm
 from medcode.terminology.index_codes import Reconciled, reconcile
-from medcode.terminology.index_release import resolve_index_source
+from medcode.terminology.index_release import release_year, resolve_index_source
+from medcode.terminology.index_terms import index_words
 
 Item = tuple[str, frozenset[str]]
-# A subterm that starts with one of these is written after the main term ("with", "due to").
-CONNECTORS = frozenset(
-    [
-        "with",
-        "without",
-        "due",
-        "in",
-        "of",
-        "following",
-        "complicating",
-        "by",
-        "from",
-        "after",
-        "during",
-        "on",
-        "at",
-        "associated",
-        "affecting",
-        "involving",
-        "to",
-        "for",
-        "as",
-        "resulting",
-        "caused",
-    ]
-)
+# A subterm that starts with a connector is written after the main term ("with", "due to").
+CONNECTORS = index_words()["connectors"]
 # How each Neoplasm Table column is written: (before the site, after the site).
 BEHAVIOR_PHRASES = {
     "Malignant Primary": ("malignant neoplasm of {site}", "{site} cancer"),
@@ -61,7 +38,7 @@ BEHAVIOR_PHRASES = {
 def load(codeset: CodeSet) -> tuple[CmsIndex, Reconciled]:
     source = resolve_index_source()
     index = source.load()
-    return index, reconcile(index, codeset, source.year)
+    return index, reconcile(index, codeset, release_year(index))
 
 
 def targets(codeset: CodeSet, key: str) -> frozenset[str]:

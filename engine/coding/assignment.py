@@ -42,6 +42,10 @@ class Candidate:
         return self.trace[0].get("source") == MEASUREMENT_ORIGIN
 
 
+# A morphology term, the Neoplasm Table column its phrase decides, and the site's code and path.
+Sited = tuple[LexiconEntry, str, tuple[str, tuple[str, ...]]]
+
+
 def matched_node(candidate: Candidate) -> str:
     """The node the mention's term names: the Index's, where the Index decided it (a
     morphology term's Neoplasm Table cell), else the lexicon match's."""
@@ -83,13 +87,15 @@ class Assigner:
         again = self.walker.most_specific(parent, words)
         return parent if again.code != key and not any(s.fallback for s in again.steps) else key
 
-    def _sited(self, mention: Mention) -> LexiconEntry | None:
-        """A morphology term whose phrase names a Neoplasm Table site ("hard palate cancer"):
-        the Index path to the table outranks a term that names no site."""
+    def _sited(self, mention: Mention) -> Sited | None:
+        """A morphology term whose phrase names a Neoplasm Table site ("hard palate cancer"),
+        with its column and site: the Index path to the table outranks a term that names no
+        site."""
         for entry in mention.entries:
             if entry.table is not None:
                 column = behavior(mention.phrase_words, entry.table)
-                return entry if self.neoplasm.site(mention.phrase_words, column) else None
+                found = self.neoplasm.site(mention.phrase_words, column)
+                return (entry, column, found) if found else None
         return None
 
     def _continued(
@@ -123,7 +129,7 @@ class Assigner:
         return any(e.table is not None for e in mention.entries)
 
     def _index(
-        self, entry: LexiconEntry, mention: Mention
+        self, entry: LexiconEntry, mention: Mention, sited: Sited | None
     ) -> tuple[str, dict[str, Any] | None, frozenset[str]]:
         """The node an Index term leads to, its trace step and the words of the sentence that
         continued its path: the path as printed; for a morphology term ("adenocarcinoma"), the
@@ -138,8 +144,11 @@ class Assigner:
         if entry.table is None:
             step = {"step": "index", "path": path, "code": entry.key}
             return self._default_walked(entry.key, mention.sentence_words), step, frozenset()
-        column = behavior(mention.phrase_words, entry.table)
-        found = self.neoplasm.site(mention.phrase_words, column)
+        if sited is not None and sited[0] is entry:
+            column, found = sited[1], sited[2]
+        else:
+            column = behavior(mention.phrase_words, entry.table)
+            found = self.neoplasm.site(mention.phrase_words, column)
         key, site = found if found else (self.neoplasm.default(column) or entry.key, ())
         step = {
             "step": "index",
@@ -152,12 +161,13 @@ class Assigner:
         return key, step, frozenset()
 
     def candidate(self, mention: Mention, setting: str) -> Candidate:
-        first = self._sited(mention) or mention.entries[0]
+        sited = self._sited(mention)
+        first = sited[0] if sited else mention.entries[0]
         # one curated line may name several nodes (an Index term's subterms by site or type)
         subterms = [e for e in mention.entries if e.origin == first.origin]
         chosen = self.walker.choose([e.key for e in subterms], first.term, mention.sentence_words)
         entry = next(e for e in subterms if e.key == chosen)
-        node, index_step, continued = self._index(entry, mention)
+        node, index_step, continued = self._index(entry, mention, sited)
         trace: list[dict[str, Any]] = [
             {
                 "step": "match",
