@@ -20,16 +20,16 @@ from .assembly import assemble
 from .assignment import Assigner
 from .combination import Combiner
 from .encounter import WordSupporter, encounter
+from .errors import BudgetExceeded, InputError
+from .pace import Pace
 from .policy import AssertionPolicy
 from .specificity import SpecificityWalker
 
 MAX_CHARS = 20_000_000
+# Mentions coded per chunk of work (`Pace.step`): a few hundred milliseconds at most.
+MENTION_BLOCK = 256
 # The setting read from the kind of document the note is (engine/reading/document_types.yaml).
 AUTO = "auto"
-
-
-class InputError(ValueError):
-    """The note cannot be coded (too large); the CLI reports it with exit status 2."""
 
 
 class Coder:
@@ -65,14 +65,17 @@ class Coder:
             "rules": shipped_digest() if rules is None else rules.digest,
         }
 
-    def code(self, text: str, *, document: str = "-", setting: str = AUTO) -> CodingResult:
+    def code(
+        self, text: str, *, document: str = "-", setting: str = AUTO, pace: Pace | None = None
+    ) -> CodingResult:
         """Code one note. `setting` decides the policy for uncertain diagnoses (II.H / IV.H);
         "auto" reads it from the kind of document the note is (a discharge summary is
-        inpatient, an office note outpatient), and the result says why."""
-        return self.code_traced(text, document=document, setting=setting)[0]
+        inpatient, an office note outpatient), and the result says why. `pace` gives the note
+        a time budget (BudgetExceeded when spent) and a lock to hold per chunk of work."""
+        return self.code_traced(text, document=document, setting=setting, pace=pace)[0]
 
     def code_traced(
-        self, text: str, *, document: str = "-", setting: str = AUTO
+        self, text: str, *, document: str = "-", setting: str = AUTO, pace: Pace | None = None
     ) -> tuple[CodingResult, Outcome]:
         """`code`, plus what the rule packs did (every firing), for rule tests and audits."""
         if setting not in (*SETTINGS, AUTO):
@@ -81,17 +84,27 @@ class Coder:
             raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
         if not text.strip():
             raise InputError("empty note: there is nothing to code")
-        reading = self.reader.read(text)
+        pace = pace or Pace()
+        reading = self.reader.read(text, pace.step)
         kind = reading.document_type
         if setting == AUTO:
             setting, why = kind.setting, f"auto: {kind.reason}"
         else:
             why = f"given (the note reads as: {kind.reason})"
-        candidates = [self.assigner.candidate(m, setting) for m in reading.mentions]
-        self.combiner.combine(candidates)
-        reviews = self.ambiguity.resolve(candidates, text)
-        outcome = self.rules.run(encounter(candidates, setting, text), self.supporter)
-        result = assemble(
-            self.codeset, self.versions, document, setting, candidates, outcome, reviews
-        )
+        candidates = []
+        for block in range(0, len(reading.mentions), MENTION_BLOCK):
+            with pace.step():
+                mentions = reading.mentions[block : block + MENTION_BLOCK]
+                candidates += [self.assigner.candidate(m, setting) for m in mentions]
+        with pace.step():
+            self.combiner.combine(candidates)
+            reviews = self.ambiguity.resolve(candidates, text)
+        with pace.step():
+            outcome = self.rules.run(encounter(candidates, setting, text), self.supporter)
+            result = assemble(
+                self.codeset, self.versions, document, setting, candidates, outcome, reviews
+            )
         return replace(result, setting_reason=why), outcome
+
+
+__all__ = ["AUTO", "BudgetExceeded", "Coder", "InputError", "Pace"]

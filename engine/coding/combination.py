@@ -3,11 +3,17 @@ excluded in its favour, unless that code asks for them as additional codes."""
 
 from __future__ import annotations
 
+from collections import deque
+
 from medcode.engine.reading.words import content_words
 from medcode.terminology import CodeSet, NoteKind
 
 from .assignment import Candidate, matched_node
 from .specificity import SpecificityWalker, head_words
+
+# How many concepts either side of it, in its sentence, a concept may combine with: a sentence
+# lists a few; a flattened list of thousands must not cost each concept all the others.
+NEAR = 24
 
 
 class Combiner:
@@ -28,27 +34,31 @@ class Combiner:
         by_sentence: dict[int, list[Candidate]] = {}
         for c in real:
             by_sentence.setdefault(c.mention.sentence, []).append(c)
-        for part in (c for group in by_sentence.values() for c in group):
-            # the concept's own words, as the Tabular or the note names it ("neuropathy")
-            heads = [
-                head_words(self.codeset.node(matched_node(part)).title),
-                head_words(part.mention.text),
-            ]
-            for whole in by_sentence[part.mention.sentence]:
-                said = whole.support | self._implied(whole)
-                head = next((h for h in heads if h and h <= said), None)
-                if (
-                    whole is part
-                    or head is None
-                    or whole.code == part.code
-                    or self._additional(whole.code, part.code)
-                ):
-                    continue
-                part.action, part.reason = "exclude", f"combined into {whole.code} (I.B.11)"
-                part.trace.append(
-                    {"step": "combination", "into": whole.code, "words": sorted(head)}
-                )
-                break
+        said: dict[int, frozenset[str]] = {}  # per whole, once
+        for group in by_sentence.values():
+            for i, part in enumerate(group):
+                # the concept's own words, as the Tabular or the note names it ("neuropathy")
+                heads = [
+                    head_words(self.codeset.node(matched_node(part)).title),
+                    head_words(part.mention.text),
+                ]
+                # the concepts near it in its sentence, as a concept reads its sentence
+                for whole in group[max(0, i - NEAR) : i + NEAR + 1]:
+                    if id(whole) not in said:
+                        said[id(whole)] = whole.support | self._implied(whole)
+                    head = next((h for h in heads if h and h <= said[id(whole)]), None)
+                    if (
+                        whole is part
+                        or head is None
+                        or whole.code == part.code
+                        or self._additional(whole.code, part.code)
+                    ):
+                        continue
+                    part.action, part.reason = "exclude", f"combined into {whole.code} (I.B.11)"
+                    part.trace.append(
+                        {"step": "combination", "into": whole.code, "words": sorted(head)}
+                    )
+                    break
         self._same_condition([c for c in real if c.action == "code"])
 
     def _implied(self, whole: Candidate) -> frozenset[str]:
@@ -68,25 +78,40 @@ class Combiner:
         def walked(c: Candidate) -> bool:
             return not any(s["step"] == "history" and s["to"] != s["from"] for s in c.trace)
 
+        # The candidates of one code are alike here but for their order, so each `less` looks
+        # at the codes of the note below its node, not at every other candidate: linear in long
+        # notes that repeat the same few conditions.
+        order = {id(c): i for i, c in enumerate(coded)}
+        by_code: dict[str, deque[Candidate]] = {}
+        for c in coded:
+            if walked(c):
+                by_code.setdefault(c.code, deque()).append(c)
+        below: dict[str, list[str]] = {}
+
+        def first_coded(code: str) -> Candidate | None:
+            group = by_code[code]
+            while group and group[0].action != "code":  # exclusions are final: drop them
+                group.popleft()
+            return group[0] if group else None
+
         for less in coded:
             if not walked(less) or not any(
                 s["step"] == "specificity" and s["fallback"] for s in less.trace
             ):
                 continue
             start = matched_node(less)
-            for more in coded:
-                if (
-                    more is less
-                    or more.action != "code"
-                    or more.code == less.code
-                    or not walked(more)
-                    or not self.codeset.is_below(more.code, start)
-                    or not less.support <= content_words(self.codeset.node(more.code).title)
-                ):
-                    continue
+            if start not in below:
+                below[start] = [k for k in by_code if self.codeset.is_below(k, start)]
+            firsts = (
+                first_coded(code)
+                for code in below[start]
+                if code != less.code
+                and less.support <= content_words(self.codeset.node(code).title)
+            )
+            more = min(filter(None, firsts), key=lambda c: order[id(c)], default=None)
+            if more is not None:
                 less.action, less.reason = "exclude", f"documented more specifically as {more.code}"
                 less.trace.append({"step": "same condition", "into": more.code})
-                break
 
     def _additional(self, code: str, other: str) -> bool:
         targets = self.codeset.reference_targets(code, NoteKind.USE_ADDITIONAL_CODE)

@@ -4,6 +4,7 @@ and the words of its sentence that may make its code specific."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,23 +70,28 @@ class MentionReader:
         self.lend = lend
         self.document_types = DocumentTypes()
 
-    def read(self, text: str) -> Reading:
+    def read(self, text: str, step: Callable[[], AbstractContextManager] = nullcontext) -> Reading:
+        """The note's mentions and the kind of document it is; each chunk of the text is read
+        within `step()` (the caller's lock and time budget)."""
         mentions: list[Mention] = []
         sections: set[str] = set()
-        for offset, doc in self._docs(text):
-            mentions += self._mentions(doc, offset)
-            sections.update(s.category for s in doc._.sections if s.category)
+        for offset, end in self._chunks(text):
+            with step():
+                doc = self.nlp(text[offset:end])
+                mentions += self._mentions(doc, offset)
+                sections.update(s.category for s in doc._.sections if s.category)
         kind = self.document_types.classify(text, frozenset(sections))
         return Reading(mentions, kind)
 
-    def _docs(self, text: str) -> Iterator[tuple[int, Doc]]:
+    def _chunks(self, text: str) -> Iterator[tuple[int, int]]:
+        """The text in pieces of at most CHUNK_CHARS, cut at a line's end where there is one."""
         offset = 0
         while offset < len(text):
             end = min(len(text), offset + CHUNK_CHARS)
             if end < len(text):
                 cut = text.rfind("\n", offset, end)
                 end = cut + 1 if cut > offset else end
-            yield offset, self.nlp(text[offset:end])
+            yield offset, end
             offset = end
 
     def _mentions(self, doc: Doc, offset: int) -> Iterator[Mention]:

@@ -7,6 +7,7 @@ Replaces PyRuSH (70% of medspaCy's default run time) with a rule that is linear 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from functools import cached_property
 
 import numpy
@@ -57,6 +58,8 @@ _JOINERS = {"and", "with", "or", ";", "plus", "also", "+", "/"}
 _LISTING = (_JOINERS - {"with"}) | {",", "."}
 _MAX_HEADER_WORDS = 6
 _ATTACHED = 3
+# How far, in tokens either side, a concept reads its sentence (`SentenceIndex.near`).
+WINDOW = 80
 # How far a phrase reaches for the site of a neoplasm ("adenocarcinoma of the ascending colon").
 PHRASE = 6
 
@@ -161,6 +164,7 @@ class SentenceIndex:
         self._ents: dict[int, list[Span]] = {}
         for ent in doc.ents:
             self._ents.setdefault(self.number[ent.start], []).append(ent)
+        self._ent_starts = {n: [e.start for e in ents] for n, ents in self._ents.items()}
         self.negated: set[int] = set()
         graph = doc._.context_graph if doc.has_extension("context_graph") else None
         for modifier in graph.modifiers if graph is not None else ():
@@ -172,8 +176,20 @@ class SentenceIndex:
         n = self.number[span.start]
         return self.starts[n], self.starts[n + 1]
 
+    def near(self, span: Span) -> tuple[int, int]:
+        """The span's sentence, at most WINDOW tokens either side of it: what a concept reads
+        of its sentence. Real sentences fit; a "sentence" of thousands of comma-listed words
+        (a flattened list, a pasted table) then costs each concept the same as a short one."""
+        first, end = self.bounds(span)
+        return max(first, span.start - WINDOW), min(end, span.end + WINDOW)
+
     def ents(self, span: Span) -> list[Span]:
-        return self._ents.get(self.number[span.start], [])
+        """The concepts of the span's sentence within its reach (`near`)."""
+        n = self.number[span.start]
+        ents, starts = self._ents.get(n, []), self._ent_starts.get(n, [])
+        first, end = self.near(span)
+        window = ents[bisect_left(starts, first) : bisect_left(starts, end)]
+        return [e for e in window if e.end <= end]
 
     def words(self, span: Span) -> list[str]:
         """The words of the span's part of its sentence, outside negation scopes (the span's
@@ -196,7 +212,7 @@ class SentenceIndex:
 
     def clause(self, span: Span) -> tuple[int, int]:
         """The token range of the span's part of its sentence (see `words`)."""
-        first, end = self.bounds(span)
+        first, end = self.near(span)
         before = [e for e in self.ents(span) if e.end <= span.start]
         after = [e for e in self.ents(span) if e.start >= span.end]
         if before and (joiner := self._last_joiner(before[-1].end, span.start)) is not None:
