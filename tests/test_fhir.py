@@ -203,49 +203,199 @@ def test_a_bundle_of_documents_skips_other_resources(coder: Coder) -> None:
     ] == ["I50.23", "E11.22", "N18.31", "Provenance", "J18.9", "Provenance"]
 
 
+MARKER = "Zebulon-Quixotic-4417"  # in bad resources: no message may repeat it
+
+
+def with_fields(resource: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**resource, **changes}
+
+
+def with_attachment(resource: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    (content,) = resource["content"]
+    return {
+        **resource,
+        "content": [{**content, "attachment": {**content["attachment"], **changes}}],
+    }
+
+
 @pytest.mark.parametrize(
     ("resource", "message"),
     [
-        ({"resourceType": "Patient"}, "expected a DocumentReference or a Bundle, not 'Patient'"),
+        (
+            {"resourceType": "Patient", "id": MARKER},
+            "expected a DocumentReference or a Bundle (resourceType)",
+        ),
+        ({"resourceType": MARKER}, "expected a DocumentReference or a Bundle (resourceType)"),
         ([1, 2], "expected a FHIR resource: a JSON object with a resourceType"),
         (bundle_of({"resourceType": "Patient"}), "the Bundle holds no DocumentReference"),
         (
-            bundle_of(document("a", NOTE), document("a", NOTE)),
-            "two DocumentReferences have the id 'a'",
+            bundle_of(document(MARKER, NOTE), document(MARKER, NOTE)),
+            "Bundle.entry[0] and Bundle.entry[1] have the same id",
         ),
         (
             {
                 **document("a", NOTE),
                 "content": [{"attachment": {"contentType": "application/pdf"}}],
             },
-            "DocumentReference/a: no text/plain attachment",
+            "DocumentReference: no text/plain attachment",
         ),
         (
-            document("a", NOTE, data=None, url="https://example.org/n.txt"),
-            "DocumentReference/a: the text/plain attachment has no inline data "
-            "(attachment by url is not fetched)",
+            document("a", NOTE, data=None, url=f"https://example.org/{MARKER}.txt"),
+            "DocumentReference.content[0].attachment: the text/plain attachment has no inline "
+            "data (attachment by url is not fetched)",
         ),
         (
-            document("a", NOTE, data="not base64!"),
-            "DocumentReference/a: attachment data is not valid base64",
+            document("a", NOTE, data=f"{MARKER}!"),
+            "DocumentReference.content[0].attachment.data: not valid base64",
         ),
-        (document("a", b"MZ\x00\x00"), "DocumentReference/a: binary file, not a text note"),
+        (
+            document("a", b"MZ\x00\x00"),
+            "DocumentReference.content[0].attachment.data: binary data, not a text note",
+        ),
         (
             document("a", "caf\xe9".encode("latin-1")),
-            "DocumentReference/a: not UTF-8 text (byte 3: b'\\xe9')",
+            "DocumentReference.content[0].attachment.data: not UTF-8 text (byte 3)",
         ),
         (
-            document("a", NOTE, contentType="text/plain; charset=iso-8859-1"),
-            "DocumentReference/a: charset 'iso-8859-1' is not supported (UTF-8 only)",
+            document("a", NOTE, contentType=f"text/plain; charset={MARKER}"),
+            "DocumentReference.content[0].attachment.contentType: the charset is not "
+            "supported (UTF-8 only)",
         ),
-        (document("a", "  \n"), "DocumentReference/a: the attachment is empty"),
-        (document("a b", NOTE), "DocumentReference: id 'a b' is not a FHIR id"),
+        (
+            document("a", "  \n"),
+            "DocumentReference.content[0].attachment.data: the note is empty",
+        ),
+        (
+            document(f"{MARKER} b", NOTE),
+            "DocumentReference.id is not a FHIR id (1-64 letters, digits, '-', '.')",
+        ),
+        (
+            bundle_of({"resourceType": "Patient"}, document(f"{MARKER} b", NOTE)),
+            "Bundle.entry[1].resource.id is not a FHIR id (1-64 letters, digits, '-', '.')",
+        ),
     ],
 )
 def test_unusable_resources_are_refused_with_the_reason(resource: object, message: str) -> None:
     with pytest.raises(FhirInputError) as caught:
         read_notes(resource)
     assert str(caught.value) == message
+    assert MARKER not in str(caught.value)
+
+
+# Wrongly typed elements are refused by name, never crash and never quote the value.
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        (with_fields(document("a", NOTE), content=5), "DocumentReference.content must be a list"),
+        (
+            with_fields(document("a", NOTE), content=[MARKER]),
+            "DocumentReference.content[0] must be a JSON object",
+        ),
+        (
+            with_fields(document("a", NOTE), content=[{"attachment": MARKER}]),
+            "DocumentReference.content[0].attachment must be a JSON object",
+        ),
+        (
+            with_attachment(document("a", NOTE), contentType=5),
+            "DocumentReference.content[0].attachment.contentType must be a string",
+        ),
+        (
+            with_attachment(document("a", NOTE), data=[MARKER]),
+            "DocumentReference.content[0].attachment.data must be a string",
+        ),
+        (with_fields(document("a", NOTE), id=7), "DocumentReference.id must be a string"),
+        (
+            with_fields(document("a", NOTE), subject=MARKER),
+            "DocumentReference.subject must be a JSON object",
+        ),
+        (
+            with_fields(document("a", NOTE), subject={"reference": 5}),
+            "DocumentReference.subject.reference must be a string",
+        ),
+        (
+            with_fields(document("a", NOTE), context=[MARKER]),
+            "DocumentReference.context must be a JSON object",
+        ),
+        (
+            with_fields(document("a", NOTE), context={"encounter": {"reference": MARKER}}),
+            "DocumentReference.context.encounter must be a list",
+        ),
+        (
+            with_fields(document("a", NOTE), context={"encounter": [MARKER]}),
+            "DocumentReference.context.encounter[0] must be a JSON object",
+        ),
+        ({"resourceType": "Bundle", "entry": {"resource": {}}}, "Bundle.entry must be a list"),
+        ({"resourceType": "Bundle", "entry": [MARKER]}, "Bundle.entry[0] must be a JSON object"),
+        (
+            {"resourceType": "Bundle", "entry": [{"resource": [MARKER]}]},
+            "Bundle.entry[0].resource must be a JSON object",
+        ),
+        (
+            {"resourceType": "Bundle", "entry": [{"fullUrl": 5, "resource": document(None, NOTE)}]},
+            "Bundle.entry[0].fullUrl must be a string",
+        ),
+    ],
+)
+def test_wrongly_typed_elements_are_named(resource: dict[str, Any], message: str) -> None:
+    with pytest.raises(FhirInputError) as caught:
+        read_notes(resource)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        (
+            with_fields(document("a", NOTE), subject={"display": "Mr \udcff " + MARKER}),
+            "DocumentReference.subject: not Unicode text (a lone surrogate, \\ud800-\\udfff)",
+        ),
+        (
+            with_fields(document("a", NOTE), subject={"reference": "Patient/1"}, note="\ud800"),
+            "DocumentReference: not Unicode text (a lone surrogate, \\ud800-\\udfff)",
+        ),
+        (
+            bundle_of(document("a", NOTE), with_attachment(document("b", NOTE), title="\udfff")),
+            "Bundle.entry[1].resource.content[0].attachment: not Unicode text (a lone "
+            "surrogate, \\ud800-\\udfff)",
+        ),
+        (
+            {"resourceType": "DocumentReference", "\udcff" + MARKER: 1},
+            "DocumentReference: not Unicode text (a lone surrogate, \\ud800-\\udfff)",
+        ),
+    ],
+)
+def test_lone_surrogates_are_not_unicode_text(resource: dict[str, Any], message: str) -> None:
+    # JSON's \u escapes can carry half a surrogate pair; json.loads keeps it.
+    assert json.loads(json.dumps(resource)) == resource
+    with pytest.raises(FhirInputError) as caught:
+        read_notes(resource)
+    assert str(caught.value) == message
+
+
+def test_only_the_reference_parts_of_subject_and_encounter_are_repeated(coder: Coder) -> None:
+    source = with_fields(
+        document("n", NOTE),
+        subject={
+            "reference": "Patient/p1",
+            "display": "Patient One",
+            "identifier": {"system": "urn:mrn", "value": "42", "period": {"start": "2020"}},
+            "extension": [{"url": "x", "valueString": MARKER}],
+        },
+        context={"encounter": [{"reference": "Encounter/e1", "deep": [[[[MARKER]]]]}]},
+    )
+    (note,) = read_notes(source)
+    assert note.subject == {
+        "reference": "Patient/p1",
+        "display": "Patient One",
+        "identifier": {"system": "urn:mrn", "value": "42"},
+    }
+    assert note.encounter == {"reference": "Encounter/e1"}
+    bundle = code_bundle(coder, source)
+    r4b_bundle.Bundle.model_validate(bundle)
+    assert MARKER not in json.dumps(bundle)
+    # A subject with nothing to repeat: the display-only subject R4 requires.
+    (bare,) = read_notes(with_fields(document("n", NOTE), subject={"extension": []}))
+    assert bare.subject is None
 
 
 def test_recorded_time_is_fixed_by_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,12 @@ import jsonschema  # noqa: E402
 from medcode.engine.coding import coder as coder_module  # noqa: E402
 from medcode.engine.coding.coder import Coder  # noqa: E402
 from medcode.engine.interfaces.cli import main  # noqa: E402
-from medcode.engine.interfaces.service import Engine, Limits, create_app  # noqa: E402
+from medcode.engine.interfaces.service import (  # noqa: E402
+    Engine,
+    Limits,
+    create_app,
+    server_options,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "docs" / "openapi.json"
@@ -47,9 +52,12 @@ def coder() -> Coder:
 
 @pytest.fixture(scope="module")
 def port(coder: Coder) -> Iterator[int]:
-    """A real uvicorn serving the app on 127.0.0.1, in a thread, sharing the module's Coder."""
-    app = create_app(Engine(coder), limits=Limits(LIMIT))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    """A real uvicorn serving the app on 127.0.0.1, in a thread, sharing the module's Coder,
+    with the connection limits of `medcode serve` (ServiceProtocol)."""
+    limits = Limits(LIMIT)
+    app = create_app(Engine(coder), limits=limits)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **server_options(limits))
+    server = uvicorn.Server(config)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -72,10 +80,13 @@ def call(
     raw: bytes | None = None,
     content_type: str | None = "application/json",
     chunks: list[bytes] | None = None,
+    host: str | None = None,
 ) -> tuple[int, str, Any]:
     """One request on a fresh connection: (status, content type, decoded JSON)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": content_type} if content_type else {}
+    if host is not None:
+        headers["Host"] = host
     data: Any = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     if chunks is not None:
         conn.request(method, path, body=iter(chunks), headers=headers, encode_chunked=True)
@@ -194,7 +205,7 @@ def test_healthz_names_the_versions(port: int, coder: Coder) -> None:
             {"text": NOTE, "settings": "outpatient"},
             422,
             "invalid_request",
-            "settings: extra inputs are not permitted",
+            "body: unknown field (the fields are: text, setting, document)",
         ),
         (
             "/v1/code",
@@ -236,7 +247,7 @@ def test_healthz_names_the_versions(port: int, coder: Coder) -> None:
             {"text": NOTE, "code": "E11.99"},
             422,
             "unknown_code",
-            "E11.99 is not an ICD-10-CM code",
+            "code: not a code of the ICD-10-CM code set",
         ),
         (
             "/v1/search",
@@ -266,7 +277,7 @@ def test_malformed_bodies_are_400_415_and_413(port: int) -> None:
     assert call(port, "POST", "/v1/code", raw=b'{"text": "\xff\xfe COPD"}') == (
         400,
         "application/json",
-        {"error": "malformed_json", "message": "the body is not UTF-8 JSON"},
+        {"error": "malformed_json", "message": "the body is not UTF-8 JSON (or nests too deeply)"},
     )
     assert call(port, "POST", "/v1/code", raw=b"COPD", content_type="text/plain") == (
         415,
@@ -390,8 +401,21 @@ def test_every_operation_of_the_spec_keeps_its_contract(port: int) -> None:
         jsonschema.validate(answer, schema)
         checked.append((path, "200"))
         if method == "get":
+            status, kind, answer = call(port, "GET", path, host="rebound.example")
+            media, schema = _schema(spec, operation, "421")
+            assert (status, kind) == (421, media)
+            jsonschema.validate(answer, schema)
+            checked.append((path, "421"))
             continue
-        assert sorted(operation["responses"]) == ["200", "400", "413", "415", "422"], path
+        assert sorted(operation["responses"]) == [
+            "200",
+            "400",
+            "408",
+            "413",
+            "415",
+            "421",
+            "422",
+        ], path
         request = next(iter(operation["requestBody"]["content"].values()))["schema"]
         request = {**request, "components": spec["components"]}
         jsonschema.validate(valid, request)
@@ -403,13 +427,15 @@ def test_every_operation_of_the_spec_keeps_its_contract(port: int) -> None:
             ("400", {"raw": b"{"}),
             ("415", {"raw": b"{}", "content_type": "text/plain"}),
             ("413", {"raw": b" " * (LIMIT + 1)}),
+            ("421", {"body": valid, "host": "rebound.example"}),
         ):
             status, kind, answer = call(port, "POST", path, **kwargs)
             media, schema = _schema(spec, operation, code)
             assert (str(status), kind) == (code, media), (path, code)
             jsonschema.validate(answer, schema)
             checked.append((path, code))
-    assert len(checked) == 1 + 6 * 5
+    # 408 (a body that does not arrive in time) is tested in test_service_hostile.py.
+    assert len(checked) == 2 + 6 * 6
 
 
 # -- FHIR over HTTP ------------------------------------------------------------------------------
@@ -459,7 +485,7 @@ def test_fhir_errors_are_operation_outcomes(port: int) -> None:
             {
                 "severity": "error",
                 "code": "invalid",
-                "diagnostics": "expected a DocumentReference or a Bundle, not 'Patient'",
+                "diagnostics": "expected a DocumentReference or a Bundle (resourceType)",
             }
         ],
     }

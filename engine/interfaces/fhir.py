@@ -25,7 +25,7 @@ from typing import Any
 
 from medcode.engine.result import CodedCode, CodingResult, Evidence
 
-from .inputs import UnreadableInput, decode_note
+from .inputs import MAX_BYTES
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 EXTENSION = "https://medcode.invalid/fhir/StructureDefinition/"
@@ -42,7 +42,9 @@ DEVICE_ID = "medcode"
 
 class FhirInputError(ValueError):
     """A resource that is not a DocumentReference (or a Bundle of them) with an inline
-    text/plain attachment; the message names the resource and the problem."""
+    text/plain attachment. The message says where (a FHIRPath such as
+    `Bundle.entry[1].resource.content[0].attachment.data`) and what is wrong, and never quotes
+    the resource: notes carry PHI."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,95 +58,187 @@ class FhirNote:
     encounter: dict[str, Any] | None
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+# The elements read_notes looks at: the only names its messages may show.
+ELEMENTS = frozenset(
+    {"resourceType", "entry", "fullUrl", "resource", "id", "content", "attachment"}
+    | {"contentType", "data", "url", "subject", "context", "encounter"}
+)
+REFERENCE_STRINGS = ("reference", "type", "display")
+
+
+def lone_surrogate(value: object) -> tuple[str | int, ...] | None:
+    """Where parsed JSON holds half a surrogate pair (JSON's \\u escapes can, Unicode text
+    cannot): the keys and indexes down to the string, or None. Iterative: any depth."""
+    stack: list[tuple[tuple[str | int, ...], object]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return path
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and SURROGATE.search(key):
+                    return path
+                stack.append(((*path, key), inner))
+        elif isinstance(item, list):
+            stack.extend(((*path, i), inner) for i, inner in enumerate(item))
+    return None
+
+
+def _fhir_path(root: str, path: tuple[str | int, ...]) -> str:
+    """`root` and `path` as FHIRPath, up to the first name read_notes does not know."""
+    text = root
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ELEMENTS:
+            text += f".{part}"
+        else:
+            break
+    return text
+
+
+def _field(resource: dict[str, Any], name: str, kind: type, where: str) -> Any:
+    """`resource[name]` if it is a `kind`, None if absent; a FhirInputError if mistyped."""
+    value = resource.get(name)
+    if value is None or isinstance(value, kind):
+        return value
+    expected = {str: "a string", list: "a list", dict: "a JSON object"}[kind]
+    raise FhirInputError(f"{where}.{name} must be {expected}")
+
+
 def read_notes(resource: object) -> list[FhirNote]:
     """The notes of a DocumentReference or of every DocumentReference in a Bundle (other
     entries, a Patient for example, are passed over)."""
     if not isinstance(resource, dict):
         raise FhirInputError("expected a FHIR resource: a JSON object with a resourceType")
     kind = resource.get("resourceType")
+    root = kind if kind in ("DocumentReference", "Bundle") else "resource"
+    surrogate = lone_surrogate(resource)
+    if surrogate is not None:
+        where = _fhir_path(root, surrogate)
+        raise FhirInputError(f"{where}: not Unicode text (a lone surrogate, \\ud800-\\udfff)")
     if kind == "DocumentReference":
-        return [_note(resource, "DocumentReference", None)]
+        return [_note(resource, "DocumentReference", "DocumentReference", None)]
     if kind != "Bundle":
-        raise FhirInputError(f"expected a DocumentReference or a Bundle, not {kind!r}")
-    entries = resource.get("entry") or []
-    if not isinstance(entries, list):
-        raise FhirInputError("Bundle.entry must be a list")
+        raise FhirInputError("expected a DocumentReference or a Bundle (resourceType)")
+    entries = _field(resource, "entry", list, "Bundle") or []
     notes: list[FhirNote] = []
+    seen: dict[str, str] = {}
     for number, entry in enumerate(entries):
-        item = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(item, dict) and item.get("resourceType") == "DocumentReference":
-            notes.append(_note(item, f"Bundle.entry[{number}]", entry.get("fullUrl")))
+        name = f"Bundle.entry[{number}]"
+        if not isinstance(entry, dict):
+            raise FhirInputError(f"{name} must be a JSON object")
+        item = _field(entry, "resource", dict, name)
+        if item is None or item.get("resourceType") != "DocumentReference":
+            continue
+        full_url = _field(entry, "fullUrl", str, name)
+        note = _note(item, f"{name}.resource", name, full_url)
+        if note.document in seen:
+            raise FhirInputError(f"{seen[note.document]} and {name} have the same id")
+        seen[note.document] = name
+        notes.append(note)
     if not notes:
         raise FhirInputError("the Bundle holds no DocumentReference")
-    seen: set[str] = set()
-    for note in notes:
-        if note.document in seen:
-            raise FhirInputError(f"two DocumentReferences have the id {note.document!r}")
-        seen.add(note.document)
     return notes
 
 
-def _note(resource: dict[str, Any], where: str, full_url: object) -> FhirNote:
-    ident = resource.get("id")
-    if ident is not None and (not isinstance(ident, str) or not FHIR_ID.fullmatch(ident)):
-        raise FhirInputError(f"{where}: id {ident!r} is not a FHIR id")
-    name = f"DocumentReference/{ident}" if ident else where
-    attachments = [
-        c.get("attachment")
-        for c in resource.get("content") or []
-        if isinstance(c, dict) and isinstance(c.get("attachment"), dict)
-    ]
-    plain = [a for a in attachments if _is_plain_text(a.get("contentType"))]
+def _note(resource: dict[str, Any], where: str, name: str, full_url: str | None) -> FhirNote:
+    """One DocumentReference, at FHIRPath `where`; `name` is its document name if no id."""
+    ident = _field(resource, "id", str, where)
+    if ident is not None and not FHIR_ID.fullmatch(ident):
+        raise FhirInputError(f"{where}.id is not a FHIR id (1-64 letters, digits, '-', '.')")
+    plain: list[tuple[str, dict[str, Any], str]] = []
+    for number, content in enumerate(_field(resource, "content", list, where) or []):
+        at = f"{where}.content[{number}]"
+        if not isinstance(content, dict):
+            raise FhirInputError(f"{at} must be a JSON object")
+        attachment = _field(content, "attachment", dict, at)
+        if attachment is None:
+            continue
+        content_type = _field(attachment, "contentType", str, f"{at}.attachment")
+        if _is_plain_text(content_type):
+            plain.append((f"{at}.attachment", attachment, content_type))
     if not plain:
-        raise FhirInputError(f"{name}: no text/plain attachment")
+        raise FhirInputError(f"{where}: no text/plain attachment")
     if len(plain) > 1:
-        raise FhirInputError(f"{name}: {len(plain)} text/plain attachments; give one")
-    attachment = plain[0]
-    charset = _charset(attachment.get("contentType"))
-    if charset not in (None, "utf-8", "us-ascii"):
-        raise FhirInputError(f"{name}: charset {charset!r} is not supported (UTF-8 only)")
-    data = attachment.get("data")
+        raise FhirInputError(f"{where}: {len(plain)} text/plain attachments; give one")
+    at, attachment, content_type = plain[0]
+    if _charset(content_type) not in (None, "utf-8", "us-ascii"):
+        raise FhirInputError(f"{at}.contentType: the charset is not supported (UTF-8 only)")
+    data = _field(attachment, "data", str, at)
     if data is None:
-        where_to = " (attachment by url is not fetched)" if "url" in attachment else ""
-        raise FhirInputError(f"{name}: the text/plain attachment has no inline data{where_to}")
-    if not isinstance(data, str):
-        raise FhirInputError(f"{name}: attachment data must be a base64 string")
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise FhirInputError(f"{name}: attachment data is not valid base64") from exc
-    try:
-        text = decode_note(raw, name)
-    except UnreadableInput as exc:
-        raise FhirInputError(str(exc)) from exc
-    if not text.strip():
-        raise FhirInputError(f"{name}: the attachment is empty")
+        fetched = " (attachment by url is not fetched)" if "url" in attachment else ""
+        raise FhirInputError(f"{at}: the text/plain attachment has no inline data{fetched}")
+    text = _decode(data, f"{at}.data")
+    subject = _reference(_field(resource, "subject", dict, where), f"{where}.subject")
+    context = _field(resource, "context", dict, where) or {}
+    encounters = _field(context, "encounter", list, f"{where}.context") or []
+    encounter = None
+    if encounters:
+        if not isinstance(encounters[0], dict):
+            raise FhirInputError(f"{where}.context.encounter[0] must be a JSON object")
+        encounter = _reference(encounters[0], f"{where}.context.encounter[0]")
     if ident:
         reference = {"reference": f"DocumentReference/{ident}"}
-    elif isinstance(full_url, str) and full_url:
+    elif full_url:
         reference = {"reference": full_url}
     else:
         reference = {"display": name}
-    context = resource.get("context") if isinstance(resource.get("context"), dict) else {}
-    encounters = context.get("encounter") if isinstance(context.get("encounter"), list) else []
-    subject = resource.get("subject")
     return FhirNote(
         document=ident or name,
         text=text,
         reference=reference,
-        subject=subject if isinstance(subject, dict) else None,
-        encounter=encounters[0] if encounters and isinstance(encounters[0], dict) else None,
+        subject=subject,
+        encounter=encounter,
     )
 
 
-def _is_plain_text(content_type: object) -> bool:
-    return isinstance(content_type, str) and content_type.split(";")[0].strip().lower() == (
-        "text/plain"
-    )
+def _decode(data: str, where: str) -> str:
+    """The note of an attachment's base64 `data`: UTF-8 text (a BOM is dropped)."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise FhirInputError(f"{where}: not valid base64") from exc
+    if len(raw) > MAX_BYTES:
+        raise FhirInputError(f"{where}: note too large ({len(raw)} bytes, limit {MAX_BYTES})")
+    if b"\x00" in raw:
+        raise FhirInputError(f"{where}: binary data, not a text note")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FhirInputError(f"{where}: not UTF-8 text (byte {exc.start})") from exc
+    if not text.strip():
+        raise FhirInputError(f"{where}: the note is empty")
+    return text
 
 
-def _charset(content_type: object) -> str | None:
-    for param in str(content_type).split(";")[1:]:
+def _reference(value: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """The parts of a FHIR Reference the Conditions repeat (`reference`, `type`, `display`,
+    `identifier` system and value), so nothing else of the input is copied to the output; None
+    if it has none of them."""
+    if value is None:
+        return None
+    kept: dict[str, Any] = {}
+    for key in REFERENCE_STRINGS:
+        if (text := _field(value, key, str, where)) is not None:
+            kept[key] = text
+    identifier = _field(value, "identifier", dict, where)
+    if identifier is not None:
+        parts = {k: _field(identifier, k, str, f"{where}.identifier") for k in ("system", "value")}
+        if any(parts.values()):
+            kept["identifier"] = {k: v for k, v in parts.items() if v is not None}
+    return kept or None
+
+
+def _is_plain_text(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0]
+    return media.strip().lower() == "text/plain"
+
+
+def _charset(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
         key, _, value = param.partition("=")
         if key.strip().lower() == "charset":
             return value.strip().strip('"').lower()
@@ -280,6 +374,7 @@ __all__ = [
     "ICD10CM",
     "FhirInputError",
     "FhirNote",
+    "lone_surrogate",
     "read_notes",
     "recorded_now",
     "to_bundle",

@@ -10,33 +10,44 @@ and under the GIL the work is CPU-bound anyway, so the lock costs no throughput.
 by processes: `medcode serve --workers N`, each worker with its own engine.
 
 Bad input is a 4xx JSON answer with one clear line: 400 malformed JSON, 413 a body over the
-limit, 415 not JSON, 422 a request the engine cannot take (empty or binary text, unknown
-setting, malformed codes, unknown fields). Under /fhir the same errors are OperationOutcomes.
-Errors never echo the request: notes carry PHI.
+limit, 415 not JSON, 421 a Host header the server does not answer for, 422 a request the engine
+cannot take (empty, binary or non-Unicode text, unknown setting, malformed codes, unknown
+fields). Under /fhir the same errors are OperationOutcomes. Errors and logs never hold request
+content: notes carry PHI. A 4xx keeps the connection open.
+
+Against slow or idle clients (`Limits`): `ServiceProtocol`, uvicorn's h11 protocol with a time
+limit on a request's headers and another on its body, and a cap on open connections; run it
+with `server_options(limits)`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
 import logging
 import os
+import re
 import threading
-from collections.abc import Awaitable, Callable
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Annotated, Any, Literal
 
+import h11
 from fastapi import Body, FastAPI, Query, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from medcode.engine.coding.coder import Coder, InputError
-from medcode.terminology import normalize_code, validate_code
+from medcode.terminology import validate_code
 from medcode.terminology.cache import package_version
 
-from .fhir import FhirInputError, read_notes, recorded_now, to_bundle
+from .fhir import FhirInputError, lone_surrogate, read_notes, recorded_now, to_bundle
 from .service_schemas import (
     CHECK_RESULT,
     CODE_RESULT,
@@ -48,6 +59,7 @@ from .service_schemas import (
     SEARCH_RESULT,
     VALIDATE_RESULT,
     answers,
+    health_answers,
 )
 
 MAX_BODY_BYTES = 2_000_000
@@ -68,6 +80,10 @@ def _note_text(value: str) -> str:
         raise ValueError("text is empty")
     if "\x00" in value:
         raise ValueError("text holds NUL characters: binary data, not a note")
+    # JSON's \\u escapes can carry half a surrogate pair, which is not Unicode text: the
+    # pipeline and the UTF-8 answer would both fail on it.
+    if lone_surrogate(value) is not None:
+        raise ValueError("text holds a lone surrogate (a \\ud800-\\udfff escape): not Unicode text")
     return value
 
 
@@ -75,8 +91,18 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _example(**fields: Any) -> ConfigDict:
+    """Unknown fields refused, and one example in the spec (the fuzz tests start from it)."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [fields]})
+
+
+EXAMPLE_NOTE = "Assessment: COPD with acute exacerbation. Denies chest pain."
+
+
 class CodeRequest(_Request):
     """A note to code; `document` names it in the result."""
+
+    model_config = _example(text=EXAMPLE_NOTE, setting="outpatient", document="visit-1")
 
     text: str = Field(description="The note, plain text (UTF-8). Offsets count its characters.")
     setting: NoteSetting = "auto"
@@ -86,12 +112,16 @@ class CodeRequest(_Request):
 
 
 class SearchRequest(_Request):
+    model_config = _example(phrase="heart failure", limit=2)
+
     phrase: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
     limit: int = Field(10, ge=1, le=MAX_SEARCH_RESULTS)
 
 
 class CheckRequest(_Request):
     """Codes to check against the rule packs, as `medcode check`."""
+
+    model_config = _example(codes=["E11.9", "E10.9"], setting="inpatient", age=70, sex="F")
 
     codes: list[CodeText] = Field(min_length=1, max_length=MAX_CODES)
     setting: Setting = "inpatient"
@@ -100,11 +130,15 @@ class CheckRequest(_Request):
 
 
 class ValidateRequest(_Request):
+    model_config = _example(codes=["e119", "S72.001"])
+
     codes: list[CodeText] = Field(min_length=1, max_length=MAX_CODES)
 
 
 class ExplainRequest(_Request):
     """Why `code` was, or was not, reported for the note."""
+
+    model_config = _example(text=EXAMPLE_NOTE, code="R07.9")
 
     text: str
     code: CodeText
@@ -170,8 +204,7 @@ class Engine:
         coder = self.coder
         node = coder.codeset.get(request.code)
         if node is None:
-            code = normalize_code(request.code)
-            raise ServiceError(422, "unknown_code", f"{code} is not an ICD-10-CM code")
+            raise ServiceError(422, "unknown_code", "code: not a code of the ICD-10-CM code set")
 
         def work() -> dict[str, Any]:
             text = request.text
@@ -198,12 +231,86 @@ class FhirResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-# -- the app -----------------------------------------------------------------------------------
+# -- limits ------------------------------------------------------------------------------------
+
+# How `medcode serve` hands each limit to its worker processes, which build the app themselves.
+ENVIRONMENT = {
+    "max_body_bytes": "MEDCODE_MAX_BODY_BYTES",
+    "allowed_hosts": "MEDCODE_ALLOWED_HOSTS",
+    "header_timeout": "MEDCODE_HEADER_TIMEOUT",
+    "read_timeout": "MEDCODE_READ_TIMEOUT",
+    "keep_alive_timeout": "MEDCODE_KEEP_ALIVE_TIMEOUT",
+    "max_connections": "MEDCODE_MAX_CONNECTIONS",
+    "max_header_bytes": "MEDCODE_MAX_HEADER_BYTES",
+}
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What one server process accepts (docs/SERVICE.md, "Limits and time-outs"). The app keeps
+    the body limit and the Host allow-list; `ServiceProtocol` the rest (`server_options`).
+
+    - `max_body_bytes`: a larger request body gets 413.
+    - `allowed_hosts`: Host header names answered besides localhost, 127.0.0.1, ::1 and the
+      address the client connected to; "*" answers any (and gives up the DNS-rebinding defence).
+    - `header_timeout`: seconds from a connection's opening, or a request's first byte on a
+      kept-alive connection, to the end of the request's headers.
+    - `read_timeout`: seconds from the end of the headers to the end of the body.
+    - `keep_alive_timeout`: idle seconds between requests before the connection is closed.
+    - `max_connections`: open connections per process; one more is answered 503 and closed.
+    - `max_header_bytes`: the request line and headers together.
+    """
+
     max_body_bytes: int = MAX_BODY_BYTES
+    allowed_hosts: tuple[str, ...] = ()
+    header_timeout: float = 10.0
+    read_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 100
+    max_header_bytes: int = 16_384
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))  # a list is fine
+        for name in ("max_body_bytes", "max_connections", "max_header_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number, at least 1")
+        for name in ("header_timeout", "read_timeout", "keep_alive_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} must be a number of seconds above 0")
+        if not all(isinstance(h, str) and h.strip() for h in self.allowed_hosts):
+            raise ValueError("allowed_hosts must be host names")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Limits:
+        """The limits named by the `MEDCODE_*` variables of `ENVIRONMENT`; defaults for the
+        others. A value that is not a number is a ValueError naming the variable."""
+        given: dict[str, Any] = {}
+        for field in fields(cls):
+            variable = ENVIRONMENT[field.name]
+            raw = environ.get(variable, "").strip()
+            if not raw:
+                continue
+            if field.name == "allowed_hosts":
+                given[field.name] = tuple(h.strip() for h in raw.split(",") if h.strip())
+                continue
+            try:
+                given[field.name] = int(raw) if isinstance(field.default, int) else float(raw)
+            except ValueError:
+                raise ValueError(f"{variable} must be a number") from None
+        return cls(**given)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that carry these limits to `app_from_environment` and
+        `ServiceProtocol` in every worker process."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["allowed_hosts"] = ",".join(self.allowed_hosts)
+        return {ENVIRONMENT[name]: str(value) for name, value in values.items()}
+
+
+# -- the app -----------------------------------------------------------------------------------
 
 
 def create_app(
@@ -238,7 +345,7 @@ def create_app(
             raise ServiceError(503, "not_ready", "the engine is not loaded")
         return loaded
 
-    @app.get("/healthz", responses={200: {"content": {"application/json": {"schema": HEALTH}}}})
+    @app.get("/healthz", responses=health_answers(HEALTH))
     async def healthz(request: Request) -> JSONResponse:
         """Liveness and the versions every answer is made with."""
         return JSONResponse({"status": "ok", "versions": current(request).versions})
@@ -296,25 +403,80 @@ def create_app(
 
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    app.add_middleware(Guard, allowed_hosts=limits.allowed_hosts)  # outermost
     return app
 
 
-def _error(request_path: str, status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
-    if request_path.startswith("/fhir/"):
-        issue = {"severity": "error", "code": _FHIR_ISSUE.get(status, "invalid")}
-        issue["diagnostics"] = message
-        body = {"resourceType": "OperationOutcome", "issue": [issue]}
-        return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
-    return JSONResponse({"error": kind, "message": message, **extra}, status_code=status)
+# -- errors: one line, never the request -------------------------------------------------------
 
-
+# The body model of each endpoint: its field names are the only names an error may show.
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "/v1/code": CodeRequest,
+    "/v1/search": SearchRequest,
+    "/v1/check": CheckRequest,
+    "/v1/validate": ValidateRequest,
+    "/v1/explain": ExplainRequest,
+}
+_LOC_NAMES = frozenset(
+    {"body", "query", "setting"} | {f for m in REQUEST_MODELS.values() for f in m.model_fields}
+)
 # Clearer words than pydantic's for the errors a caller is likely to make.
 _REASONS = {
     "string_pattern_mismatch": "not shaped like an ICD-10-CM code (letters, digits, a dot)",
     "model_attributes_type": "expected a JSON object",
     "dict_type": "expected a JSON object",
+    "string_unicode": "not Unicode text (a lone surrogate)",
 }
-_FHIR_ISSUE = {413: "too-long", 415: "not-supported", 500: "exception", 503: "transient"}
+_FHIR_ISSUE = {
+    404: "not-found",
+    405: "not-supported",
+    408: "timeout",
+    413: "too-long",
+    415: "not-supported",
+    421: "security",
+    500: "exception",
+    503: "transient",
+}
+
+
+def _error_body(
+    path: str, status: int, kind: str, message: str, **extra: Any
+) -> tuple[dict[str, Any], str]:
+    """The JSON of an error and its media type: an OperationOutcome under /fhir/."""
+    if path.startswith("/fhir/"):
+        issue = {"severity": "error", "code": _FHIR_ISSUE.get(status, "invalid")}
+        issue["diagnostics"] = message
+        return {"resourceType": "OperationOutcome", "issue": [issue]}, FHIR_JSON
+    return {"error": kind, "message": message, **extra}, "application/json"
+
+
+def _error(request_path: str, status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
+    body, media = _error_body(request_path, status, kind, message, **extra)
+    return JSONResponse(body, status_code=status, media_type=media)
+
+
+def _safe_loc(loc: tuple[Any, ...] | list[Any]) -> list[str]:
+    """A pydantic error's location up to its first part that is not a field name of ours or
+    a list index: an unknown key is request content, and is not echoed."""
+    safe: list[str] = []
+    for part in loc:
+        if not (isinstance(part, int) or part in _LOC_NAMES):
+            break
+        safe.append(str(part))
+    return safe
+
+
+def _log_internal(scope: dict, exc: BaseException) -> None:
+    """The traceback of a bug, without the exception's message: it may quote the note."""
+    frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+    LOG.error(
+        "internal error on %s %s: %s (its message is withheld: it may quote the request)\n"
+        "Traceback (most recent call last):\n%s",
+        scope.get("method"),
+        scope.get("path"),
+        type(exc).__qualname__,
+        frames,
+    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -328,32 +490,104 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Never the "input" of pydantic's errors: it would echo the note.
-        errors = [
-            {"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"), "msg": e["msg"]}
-            for e in exc.errors()
-        ]
-        if any(e["type"] == "json_invalid" for e in errors):
+        # Never the "input" or "ctx" of pydantic's errors, nor a key we do not know: they
+        # would echo the request.
+        raw = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in raw):
             return _error(request.url.path, 400, "malformed_json", "the body is not valid JSON")
+        errors = [
+            {"loc": _safe_loc(e.get("loc", ())), "type": str(e.get("type")), "msg": e["msg"]}
+            for e in raw
+        ]
         first = errors[0] if errors else {"loc": [], "type": "", "msg": "invalid request"}
-        where = ".".join(p for p in first["loc"] if p != "body") or "body"
-        why = _REASONS.get(first["type"]) or first["msg"].removeprefix("Value error, ")
-        message = f"{where}: {why[0].lower()}{why[1:]}"
-        return _error(
-            request.url.path, 422, "invalid_request", message, errors=jsonable_encoder(errors)
-        )
+        where = ".".join(p for p in first["loc"] if p not in ("body", "query")) or "body"
+        if first["type"] == "extra_forbidden":
+            model = REQUEST_MODELS.get(request.url.path)
+            known = ", ".join(model.model_fields) if model else ""
+            why = f"unknown field (the fields are: {known})" if known else "unknown field"
+        else:
+            why = _REASONS.get(first["type"]) or first["msg"].removeprefix("Value error, ")
+            why = why[0].lower() + why[1:]
+        return _error(request.url.path, 422, "invalid_request", f"{where}: {why}", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
-        if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode
-            return _error(request.url.path, 400, "malformed_json", "the body is not UTF-8 JSON")
+        if exc.status_code == 400:  # FastAPI's answer to a body json.loads cannot take
+            why = "the body is not UTF-8 JSON (or nests too deeply)"
+            return _error(request.url.path, 400, "malformed_json", why)
         return _error(request.url.path, exc.status_code, kind, str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        LOG.exception("internal error on %s %s", request.method, request.url.path)
-        return _error(request.url.path, 500, "internal", "internal error; see the server log")
+
+class Guard:
+    """The outermost ASGI middleware. It answers only for the allowed Host names: a web page
+    whose DNS name is pointed at this server's address (DNS rebinding) sends its own name as
+    Host, and gets 421. And it is the last word on a bug: 500 JSON, the traceback logged
+    without the exception's message, the connection kept open."""
+
+    def __init__(self, app: Callable, allowed_hosts: tuple[str, ...] = ()):
+        self.app = app
+        self.any_host = "*" in allowed_hosts
+        names = (*LOOPBACK_NAMES, *(h for h in allowed_hosts if h != "*"))
+        self.allowed = frozenset(_host_name(h) for h in names)
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self._allowed(scope):
+            await _send(
+                scope,
+                receive,
+                send,
+                scope["path"],
+                421,
+                "misdirected_request",
+                "this server does not answer for the name in the Host header "
+                "(medcode serve --allow-host NAME adds one)",
+            )
+            return
+        started = False
+
+        async def watched(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            _log_internal(scope, exc)
+            if not started:  # else uvicorn closes the connection of an unfinished answer
+                await _send(
+                    scope,
+                    receive,
+                    send,
+                    scope["path"],
+                    500,
+                    "internal",
+                    "internal error; see the server log",
+                )
+
+    def _allowed(self, scope: dict) -> bool:
+        if self.any_host:
+            return True
+        host = next((v for k, v in scope["headers"] if k == b"host"), None)
+        if host is None:  # HTTP/1.0 without Host: no browser sends that
+            return True
+        name = _host_name(host.decode("latin-1"))
+        server = scope.get("server")
+        return name in self.allowed or (server is not None and name == _host_name(server[0]))
+
+
+def _host_name(host: str) -> str:
+    """The name of a Host header or an address: no port, no brackets, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8000
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:  # a name or IPv4 address with a port (an IPv6 address has more)
+        host = host.partition(":")[0]
+    return host.rstrip(".")
 
 
 class BodyLimit:
@@ -428,12 +662,219 @@ async def _send(
     await _error(path, status, kind, message)(scope, receive, send)
 
 
+# -- the connection: time-outs and a cap -------------------------------------------------------
+
+
+class ServiceProtocol(H11Protocol):
+    """uvicorn's h11 protocol with the connection-level `Limits` uvicorn lacks. A request's
+    line and headers must arrive within `header_timeout` (counted from the connection's
+    opening, or from the request's first byte on a kept-alive connection) and its body within
+    `read_timeout` of the headers; else the answer is 408 and the connection is closed (a
+    connection that never sent a byte is just closed). A connection beyond `max_connections`
+    is answered 503 and closed at once, so idle clients cannot use up the process's file
+    descriptors. Idle kept-alive connections close after `keep_alive_timeout`; a request line
+    and headers over `max_header_bytes` get 431, malformed ones 400 (as JSON, like every other
+    error), and the connection is closed."""
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: Limits | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits if limits is not None else Limits.from_environment()
+        self.conn = h11.Connection(h11.SERVER, self.limits.max_header_bytes)
+        self.timeout_keep_alive = self.limits.keep_alive_timeout  # type: ignore[assignment]
+        self._timer: asyncio.TimerHandle | None = None
+        self._reading: Literal["headers", "body"] | None = None
+        self._head_bytes = 0  # of the request line and headers read so far
+        self._head_tail = b""  # their last bytes, to find the blank line that ends them
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self.logger.warning(
+                "Refused a connection: %d are open, the limit.", self.limits.max_connections
+            )
+            self._answer_and_close(
+                503,
+                "too_many_connections",
+                f"the server holds {self.limits.max_connections} connections, its limit; "
+                "retry later",
+            )
+            return
+        self._expect("headers")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._expect(None)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading is None and self.conn.their_state is h11.IDLE:
+            self._expect("headers")  # the first bytes of the next request
+        if self._reading == "headers" and not self._head_fits(data):
+            self._expect(None)
+            self._answer_and_close(
+                431,
+                "headers_too_large",
+                f"the request line and headers are over {self.limits.max_header_bytes} bytes",
+            )
+            return
+        super().data_received(data)
+        self._follow()
+
+    def _head_fits(self, data: bytes) -> bool:
+        """Whether the request line and headers, with `data`, are within the limit. (h11's own
+        limit only bounds headers still incomplete: a large head in one read would pass.)"""
+        seen = self._head_tail + data
+        end = HEAD_END.search(seen)
+        if end is None:
+            self._head_bytes += len(data)
+            self._head_tail = seen[-3:]
+        else:
+            self._head_bytes += end.end() - len(self._head_tail)
+        return self._head_bytes <= self.limits.max_header_bytes
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow()
+
+    def send_400_response(self, msg: str) -> None:
+        # h11 refused the request line or headers: answered as JSON, like every other error
+        body = json.dumps(
+            {
+                "error": "bad_request",
+                "message": "the request line or headers are not valid HTTP/1.1",
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+    def _follow(self) -> None:
+        """Time what the client sends now: the rest of the headers, a body, or nothing."""
+        if self.transport.is_closing():
+            self._expect(None)
+            return
+        state = self.conn.their_state
+        if state is h11.SEND_BODY:
+            if self._reading != "body":
+                self._expect("body")
+        elif state is h11.IDLE and self._reading == "headers":
+            pass  # the headers are still coming in
+        else:
+            self._expect(None)
+            # Between requests: uvicorn's keep-alive timer, which the unread rest of a body
+            # answered early (a 413) may have cancelled as it came in.
+            if state is h11.IDLE and self.timeout_keep_alive_task is None:
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
+
+    def _expect(self, part: Literal["headers", "body"] | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._reading = part
+        if part == "headers":
+            self._head_bytes, self._head_tail = 0, b""
+            self._timer = self.loop.call_later(self.limits.header_timeout, self._headers_late)
+        elif part == "body":
+            self._timer = self.loop.call_later(self.limits.read_timeout, self._body_late)
+
+    def _headers_late(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if not self._head_bytes:  # an idle connection that never asked for anything
+            self.transport.close()
+            return
+        self.logger.info("Closed a connection: its request headers were late.")
+        self._answer_and_close(
+            408,
+            "request_timeout",
+            f"the request line and headers did not arrive within {self.limits.header_timeout:g} s",
+        )
+
+    def _body_late(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or cycle.response_started:  # answered already: the rest is not read
+            self.transport.close()
+            return
+        self.logger.info("Closed a connection: its request body was late.")
+        # The app waiting for the body is told the client left; its answer would be too late.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        self._answer_and_close(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {self.limits.read_timeout:g} s",
+            self.scope["path"],
+        )
+
+    def _answer_and_close(self, status: int, kind: str, message: str, path: str = "") -> None:
+        """An answer written past h11 (no request to answer, or one the app no longer may),
+        then the end of the connection."""
+        body, media = _error_body(path, status, kind, message)
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        reason = STATUS_REASONS[status]
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: {media}\r\n"
+            f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode("ascii") + payload)
+        self.transport.close()
+
+
+STATUS_REASONS = {
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+# The blank line that ends a request's headers (h11 also takes bare newlines).
+HEAD_END = re.compile(rb"\n\r?\n")
+
+
+def server_options(limits: Limits | None = None) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` or `uvicorn.Config` that apply `limits` (default:
+    from the environment) to every connection: `ServiceProtocol` with the time-outs, the
+    connection cap and the header size limit. Picklable, for uvicorn's worker processes."""
+    chosen = limits if limits is not None else Limits.from_environment()
+    return {"http": functools.partial(ServiceProtocol, limits=chosen)}
+
+
 def app_from_environment() -> FastAPI:
     """The app `medcode serve` runs (a uvicorn factory, so every worker process loads its own
-    engine): `MEDCODE_TABULAR` as for the CLI, `MEDCODE_MAX_BODY_BYTES` the body limit."""
-    limit = int(os.environ.get("MEDCODE_MAX_BODY_BYTES", MAX_BODY_BYTES))
+    engine): `MEDCODE_TABULAR` as for the CLI, the `Limits` from `ENVIRONMENT`'s variables."""
     tabular = os.environ.get("MEDCODE_TABULAR") or None
-    return create_app(limits=Limits(limit), load=lambda: Engine(Coder(tabular)))
+    return create_app(limits=Limits.from_environment(), load=lambda: Engine(Coder(tabular)))
 
 
-__all__ = ["BodyLimit", "Engine", "Limits", "ServiceError", "app_from_environment", "create_app"]
+__all__ = [
+    "ENVIRONMENT",
+    "BodyLimit",
+    "Engine",
+    "Guard",
+    "Limits",
+    "ServiceError",
+    "ServiceProtocol",
+    "app_from_environment",
+    "create_app",
+    "server_options",
+]

@@ -165,6 +165,24 @@ FHIR_INPUT = {
     "description": "A DocumentReference, or a Bundle of them (text/plain attachment, base64 data).",
     "required": ["resourceType"],
     "properties": {"resourceType": {"enum": ["DocumentReference", "Bundle"]}},
+    "examples": [
+        {
+            "resourceType": "DocumentReference",
+            "id": "note-1",
+            "status": "current",
+            "subject": {"reference": "Patient/p1"},
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": "text/plain; charset=utf-8",
+                        # "Assessment: COPD with acute exacerbation. Denies chest pain.\n"
+                        "data": "QXNzZXNzbWVudDogQ09QRCB3aXRoIGFjdXRlIGV4YWNlcmJhdGlvbi4g"
+                        "RGVuaWVzIGNoZXN0IHBhaW4uCg==",
+                    }
+                }
+            ],
+        }
+    ],
 }
 OPERATION_OUTCOME = {
     "type": "object",
@@ -174,13 +192,28 @@ OPERATION_OUTCOME = {
 
 
 def answers(schema: dict[str, Any], media: str = "application/json") -> dict[int | str, Any]:
+    """The answers of a POST operation: `schema` for 200, the error JSON (an OperationOutcome
+    for FHIR) for each status a request can get from the app."""
     error = OPERATION_OUTCOME if media == FHIR_JSON else ERROR
     answers: dict[int | str, Any] = {200: {"content": {media: {"schema": schema}}}}
     for status, why in (
         (400, "malformed JSON"),
+        (408, "the body did not arrive in time (the connection is closed)"),
         (413, "body over the size limit"),
         (415, "body not JSON"),
+        (421, "a Host header the server does not answer for"),
         (422, "a request the engine cannot take"),
     ):
         answers[status] = {"description": why, "content": {media: {"schema": error}}}
     return answers
+
+
+def health_answers(schema: dict[str, Any]) -> dict[int | str, Any]:
+    """The answers of GET /healthz: `schema`, or 421 for a Host the server does not answer for."""
+    return {
+        200: {"content": {"application/json": {"schema": schema}}},
+        421: {
+            "description": "a Host header the server does not answer for",
+            "content": {"application/json": {"schema": ERROR}},
+        },
+    }
