@@ -15,6 +15,7 @@ from .errors import TerminologyError
 from .notes import REFERENCE_KINDS, Note, NoteKind
 
 _CODE = re.compile(r"^[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])(\.[0-9A-Z]{1,4})?$")
+_SEVENTH = re.compile(r"^[0-9A-Z]$")
 _NOTE_KINDS = tuple(NoteKind)
 
 
@@ -56,8 +57,10 @@ class TabularData:
 
 
 def dotted(code: str) -> str:
-    """`E1122` -> `E11.22`; codes of three characters have no dot."""
-    code = code.replace(".", "").upper()
+    """`E1122` -> `E11.22`; codes of three characters have no dot. Only ASCII is upper-cased:
+    str.upper() folds letters of other scripts into ASCII (U+017F, long s, into 'S')."""
+    code = code.replace(".", "")
+    code = code.upper() if code.isascii() else code
     return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
 
 
@@ -99,17 +102,27 @@ def _seventh(element: etree._Element) -> tuple[tuple[str, str], ...]:
     definition = element.find("sevenChrDef")
     if definition is None:
         return ()
-    return tuple((ext.get("char", ""), _text(ext)) for ext in definition.iterfind("extension"))
+    seventh = tuple((ext.get("char", ""), _text(ext)) for ext in definition.iterfind("extension"))
+    for char, _ in seventh:
+        if not _SEVENTH.match(char):
+            raise TerminologyError(f"malformed 7th character {char!r} in the Tabular List")
+    return seventh
 
 
 def _parse(path: Path) -> etree._Element:
     if not path.is_file():
         raise TerminologyError(f"Tabular List XML not found: {path}")
     try:
-        root = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TerminologyError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    # Parsed from bytes: lxml then reports bad encodings (a Latin-1 file declared UTF-8) as
+    # syntax errors with a line and column; parsing a path raises a bare OSError for them.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    try:
+        root_el = etree.fromstring(data, parser, base_url=str(path))
     except etree.XMLSyntaxError as exc:
         raise TerminologyError(f"malformed Tabular List XML {path}: {exc}") from exc
-    root_el = root.getroot()
     if root_el.tag != "ICD10CM.tabular" or root_el.find("chapter") is None:
         raise TerminologyError(f"not an ICD-10-CM Tabular List (no <chapter>): {path}")
     return root_el
@@ -127,6 +140,7 @@ def read_tabular(path: Path, code_list: frozenset[str] | None = None) -> Tabular
     except ValueError:
         fy = 0
     data = TabularData(fy)
+    seen: set[str] = set()
     for chapter in root.iterfind("chapter"):
         chapter_key = f"chapter:{_text(chapter.find('name'))}"
         data.nodes.append(
@@ -154,6 +168,9 @@ def read_tabular(path: Path, code_list: frozenset[str] | None = None) -> Tabular
             data.edges.append((chapter_key, section_key))
             for diag in section.iterfind("diag"):
                 for node, parent in _diags(diag, section_key, (), code_list, data.dropped):
+                    if node.key in seen:  # a second node would silently replace the first
+                        raise TerminologyError(f"code {node.key} is twice in the Tabular List")
+                    seen.add(node.key)
                     data.nodes.append(node)
                     data.edges.append((parent, node.key))
     return data

@@ -3,6 +3,7 @@ killed run resumed so that every document is coded exactly once."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -48,6 +49,10 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def lines(out: Path) -> list[dict]:
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def expected(coder: Coder, name: str, text: str, setting: str = "auto") -> dict:
@@ -127,13 +132,15 @@ def test_failed_documents_are_error_lines_and_the_others_are_coded(
     source.write_text("\n".join(records) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     assert main(["batch", str(source), "-o", str(out), "--no-progress"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"medcode batch: 8 documents: 3 coded, 5 failed, 0 already in {out}; ")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "medcode batch: notes.jsonl:5: document id 'a' also at line 1; both coded"
+    assert err[1].startswith(f"medcode batch: 8 documents: 4 coded, 4 failed, 0 already in {out}; ")
     results = lines(out)
     assert results[0] == expected(shared_coder, "a", "Assessment: COPD with acute exacerbation.")
     assert results[2] == expected(
         shared_coder, "b", "Assessment: possible pneumonia.", "outpatient"
     )
+    assert results[4] == expected(shared_coder, "a", "again")  # a repeated id loses nothing
     assert [(r["document"], r.get("error")) for r in results] == [
         ("a", None),
         (
@@ -142,11 +149,14 @@ def test_failed_documents_are_error_lines_and_the_others_are_coded(
         ),
         ("b", None),
         ("notes.jsonl:4", 'notes.jsonl:4: needs a non-empty string "document"'),
-        ("a", "notes.jsonl:5: document id already used at line 1"),
+        ("a", None),
         ("c", "unknown setting 'emergency' (inpatient, outpatient or auto)"),
         ("d", 'notes.jsonl:7: needs a string "text"'),
         ("e", None),
     ]
+    # Error lines name their input: the text's sha256, or the raw line's without a text.
+    assert results[5]["input"] == {"sha256": sha256(b"COPD")}
+    assert results[1]["input"] == {"sha256": sha256(b"not json")}
     assert [c["code"] for c in results[7]["codes"]] == ["J18.9"]
     # Error lines count as done: a rerun has nothing to do.
     assert main(["batch", str(source), "-o", str(out), "--no-progress"]) == 0

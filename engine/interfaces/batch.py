@@ -2,49 +2,65 @@
 
 IN is a folder of *.txt notes (the document id is the file name) or a JSON Lines file of
 `{"document", "text", "setting"?}` objects. OUT gets one line per document, in input order:
-the JSON of `medcode code --format json`, or `{"document": ID, "error": MESSAGE}` for a
-document that could not be coded (unreadable, binary, unknown setting, an engine failure); the
-others go on.
+the JSON of `medcode code --format json`, or `{"document": ID, "error": MESSAGE, "input":
+{"sha256": ...}}` for a document that could not be coded (unreadable, binary, unknown setting,
+an engine failure); the others go on. A document id used twice is reported, and both
+documents are coded.
 
-Each line is written with one unbuffered write, so a killed run leaves complete lines and at
-most one torn last line. A rerun reads OUT, drops a torn last line, and codes only the documents
-OUT does not hold yet (error lines count as done: delete them to retry). Every document ends up
-in OUT exactly once.
+A document's identity is its id and the sha256 of its text (`input.sha256`, on result and
+error lines alike; of the raw bytes, the file or the JSONL line, when there is no text to
+hash). Each line is written with one unbuffered write, so a killed run leaves complete lines and
+at most one torn last line. A rerun reads OUT, drops a torn last line, and codes the documents
+whose identity OUT does not hold yet, each line of OUT answering for one document (error lines
+count as done: delete them to retry). A document whose text changed since is coded again. A
+line of OUT that is not a batch line refuses the run: nothing is taken as done that was not.
 
 Each worker process loads its own Coder once (medspaCy's `nlp.pipe(n_process>1)` cannot pickle
-its rules, E871) and returns plain JSON strings.
+its rules, E871) and returns plain JSON strings; it dies with the parent, even one killed with
+SIGKILL.
 """
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import json
 import multiprocessing
+import os
 import signal
+import threading
 import time
-from collections import deque
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import IO, Any
 
+from .console import one_line
 from .inputs import UnreadableInput, decode_note
+
+Identity = tuple[str, str]  # (document id, sha256 of its text)
 
 
 class BatchError(ValueError):
-    """IN or OUT cannot be used: the batch does not start."""
+    """IN or OUT cannot be used: the batch does not start, or stops (OUT cannot be written)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One document to code: its text is read by the worker (from `path`) or given."""
+    """One document to code."""
 
     document: str
     setting: str
-    path: str | None = None
-    text: str | None = None
+    text: str
+    sha256: str
+
+    @property
+    def identity(self) -> Identity:
+        return self.document, self.sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +69,24 @@ class Failure:
 
     document: str
     error: str
+    sha256: str
+
+    @property
+    def identity(self) -> Identity:
+        return self.document, self.sha256
 
     def line(self) -> tuple[str, bool]:
-        return error_line(self.document, self.error), True
+        return error_line(self.document, self.error, self.sha256), True
 
 
-def error_line(document: str, error: str) -> str:
-    return json.dumps({"document": document, "error": error}, ensure_ascii=False)
+def error_line(document: str, error: str, sha256: str) -> str:
+    return json.dumps(
+        {"document": document, "error": error, "input": {"sha256": sha256}}, ensure_ascii=False
+    )
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +108,14 @@ def count_documents(source: Path) -> int:
         return sum(1 for line in lines if line.strip())
 
 
-def read_tasks(source: Path, setting: str) -> Iterator[Task | Failure]:
-    """The documents of IN, in order (a folder's files sorted by name)."""
+def read_tasks(
+    source: Path, setting: str, warn: Callable[[str], None] = lambda _: None
+) -> Iterator[Task | Failure]:
+    """The documents of IN, in order (a folder's files sorted by name); a document id used
+    again is reported to `warn`, and the document is kept."""
     if source.is_dir():
         for file in sorted(source.glob("*.txt")):
-            yield Task(file.name, setting, path=str(file))
+            yield _file_task(file, setting)
         return
     seen: dict[str, int] = {}
     with source.open("rb") as lines:
@@ -93,60 +123,97 @@ def read_tasks(source: Path, setting: str) -> Iterator[Task | Failure]:
             if not raw.strip():
                 continue
             where = f"{source.name}:{number}"
+            raw_sha = sha256(raw.rstrip(b"\r\n"))
             try:
                 record = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield Failure(where, f"{where}: not a JSON object ({exc})")
+                yield Failure(where, f"{where}: not a JSON object ({exc})", raw_sha)
                 continue
             document = record.get("document") if isinstance(record, dict) else None
             if not isinstance(document, str) or not document:
-                yield Failure(where, f'{where}: needs a non-empty string "document"')
+                yield Failure(where, f'{where}: needs a non-empty string "document"', raw_sha)
                 continue
             if document in seen:
-                first = seen[document]
-                yield Failure(document, f"{where}: document id already used at line {first}")
-                continue
-            seen[document] = number
+                warn(f"{where}: document id {document!r} also at line {seen[document]}; both coded")
+            seen.setdefault(document, number)
             text = record.get("text")
             if not isinstance(text, str):
-                yield Failure(document, f'{where}: needs a string "text"')
+                yield Failure(document, f'{where}: needs a string "text"', raw_sha)
+                continue
+            try:
+                text_sha = sha256(text.encode("utf-8"))
+            except UnicodeEncodeError as exc:  # JSON may escape a lone surrogate: "\udcff"
+                problem = f"a lone surrogate at character {exc.start}"
+                yield Failure(document, f"{where}: text is not Unicode ({problem})", raw_sha)
                 continue
             if "\x00" in text:
-                yield Failure(document, f"{where}: text holds NUL characters: binary, not a note")
+                message = f"{where}: text holds NUL characters: binary, not a note"
+                yield Failure(document, message, text_sha)
                 continue
             given = record.get("setting", setting)
-            yield Task(document, given if isinstance(given, str) else repr(given), text=text)
+            yield Task(document, given if isinstance(given, str) else repr(given), text, text_sha)
+
+
+def _file_task(file: Path, setting: str) -> Task | Failure:
+    # Read here, not in the worker: the text's hash decides whether OUT holds it already.
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        return Failure(file.name, f"{file}: {exc.strerror or exc}", sha256(b""))
+    try:
+        text = decode_note(data, str(file))
+    except UnreadableInput as exc:
+        return Failure(file.name, str(exc), sha256(data))
+    return Task(file.name, setting, text, sha256(text.encode("utf-8")))
 
 
 # -- output and resume ------------------------------------------------------------------------
 
 
-def resume(out: Path) -> tuple[set[str], int, int]:
-    """The documents OUT already holds, its number of lines, and the bytes of a torn last line
-    it dropped (a run killed mid-write). A complete line that is not a result is an error: OUT
-    is not ours."""
+def resume(out: Path) -> tuple[Counter[Identity], int]:
+    """The identities OUT answers for (how many lines each) and the bytes of a torn last line
+    it dropped (a run killed mid-write). A line that is not a batch line, or the start of one,
+    refuses the run before OUT is touched: OUT is not ours, and nothing in it counts as done."""
     if not out.exists():
-        return set(), 0, 0
+        return Counter(), 0
     data = out.read_bytes()
     end = data.rfind(b"\n") + 1
+    done: Counter[Identity] = Counter()
+    for number, line in enumerate(data[:end].splitlines(), 1):
+        identity = _identity(line)
+        if identity is None:
+            raise BatchError(f"{out}:{number}: not a medcode batch line; give a new OUT")
+        done[identity] += 1
     torn = len(data) - end
+    if torn and not data[end:].startswith(b'{"document": '[:torn]):
+        number = data.count(b"\n") + 1
+        raise BatchError(f"{out}:{number}: not a medcode batch line; give a new OUT")
     if torn:
         with out.open("r+b") as handle:
             handle.truncate(end)
-    done: set[str] = set()
-    lines = data[:end].splitlines()
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            record = None
-        if not isinstance(record, dict) or not isinstance(record.get("document"), str):
-            raise BatchError(f"{out}:{number}: not a medcode batch line; give a new OUT")
-        done.add(record["document"])
-    return done, len(lines), torn
+    return done, torn
+
+
+def _identity(line: bytes) -> Identity | None:
+    """(document, input sha256) of a result or an error line; None for anything else (an
+    input line, another tool's output, a batch line of a version that recorded no hash)."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    document, given = record.get("document"), record.get("input")
+    digest = given.get("sha256") if isinstance(given, dict) else None
+    answer = isinstance(record.get("error"), str) or isinstance(record.get("codes"), list)
+    if isinstance(document, str) and isinstance(digest, str) and answer:
+        return document, digest
+    return None
 
 
 # -- workers ------------------------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @cache
@@ -157,32 +224,47 @@ def _coder(tabular: str | None) -> Any:
     return Coder(tabular)
 
 
-def _start_worker(tabular: str | None) -> None:
+def _start_worker(tabular: str | None, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _die_with(parent)
     _coder(tabular)
 
 
-def code_task(task: Task, tabular: str | None) -> tuple[str, bool]:
-    """One document -> (its output line, failed?): a result, or an error line; never an
-    exception."""
-    from medcode.engine.coding.coder import InputError
+def _die_with(parent: int) -> None:
+    """End this worker when the parent process ends. A parent killed with SIGKILL cannot shut
+    its pool down, and a worker left running holds ~300 MiB and its cores. Linux sends a signal
+    to the child of a dying parent when asked (prctl PR_SET_PDEATHSIG); elsewhere a thread
+    watches the parent id change (the orphan is adopted)."""
+    try:
+        asked = ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (AttributeError, OSError):  # not Linux
+        asked = False
+    if not asked:
+        threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+    elif os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def code_task(task: Task, tabular: str | None, budget: float | None = None) -> tuple[str, bool]:
+    """One document -> (its output line, failed?): a result, or an error line (also for a
+    note over its time `budget`, in seconds of work); never an exception."""
+    from medcode.engine.coding.coder import InputError, Pace
 
     try:
-        if task.text is not None:
-            text = task.text
-        else:
-            path = Path(str(task.path))
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise UnreadableInput(f"{path}: {exc.strerror or exc}") from exc
-            text = decode_note(data, str(path))
-        result = _coder(tabular).code(text, document=task.document, setting=task.setting)
-        return json.dumps(result.with_input(text).to_json(), ensure_ascii=False), False
-    except (UnreadableInput, InputError) as exc:
-        return error_line(task.document, str(exc)), True
+        coder, pace = _coder(tabular), Pace(budget)
+        result = coder.code(task.text, document=task.document, setting=task.setting, pace=pace)
+        return json.dumps(result.with_input(task.text).to_json(), ensure_ascii=False), False
+    except InputError as exc:
+        return error_line(task.document, str(exc), task.sha256), True
     except Exception as exc:  # an engine failure on one note must not stop the batch
-        return error_line(task.document, f"internal error: {type(exc).__name__}: {exc}"), True
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return error_line(task.document, message, task.sha256), True
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -241,45 +323,95 @@ def run_batch(
     progress: IO[str] | None = None,
     every: float = 5.0,
     notices: IO[str] | None = None,
+    budget: float | None = None,
 ) -> Summary:
-    """Code every document of `source` not yet in `out`, appending one line per document;
-    the progress bar goes to `progress`, a repaired OUT is reported on `notices`."""
+    """Code every document of `source` that `out` does not answer for yet, appending one line
+    per document; the progress bar goes to `progress`, a repaired OUT and document ids used
+    twice are reported on `notices`. A note over `budget` seconds of work is an error line."""
+    _check(source, out, workers)
+    code = partial(code_task, tabular=tabular, budget=budget)
+
+    def notice(message: str) -> None:
+        if notices is not None:
+            notices.write(one_line(f"medcode batch: {message}") + "\n")
+
+    try:
+        done, torn = resume(out)
+        if torn:
+            notice(f"{out}: dropped a torn last line ({torn} bytes); redoing")
+        bar = Progress(count_documents(source), 0, progress, every)
+        start = time.monotonic()
+        with out.open("ab", buffering=0) as sink:
+
+            def write(answer: tuple[str, bool]) -> None:
+                line, failed = answer
+                # One write(2): complete or torn, never mixed. A lone surrogate (a file name
+                # that is not UTF-8) is written as the JSON escape \udcff: same string back.
+                data = (line + "\n").encode("utf-8", "backslashreplace")
+                try:
+                    written = sink.write(data)
+                    if written != len(data):  # the disk filled up, or a file size limit
+                        raise OSError(f"wrote {written} of {len(data)} bytes")
+                except OSError as exc:
+                    problem = exc.strerror or exc
+                    raise BatchError(f"{out}: cannot write ({problem}); rerun to resume") from exc
+                bar.step(failed)
+
+            todo = _not_done(read_tasks(source, setting, notice), done, bar)
+            if workers == 1:
+                for task in todo:
+                    write(task.line() if isinstance(task, Failure) else code(task))
+            else:
+                _in_pool(todo, workers, tabular, code, write)
+    except OSError as exc:  # IN or OUT unreadable, OUT cannot be created
+        raise BatchError(f"{exc.filename or out}: {exc.strerror or exc}") from exc
+    bar.show(final=True)
+    seconds = time.monotonic() - start
+    return Summary(bar.total, bar.already, bar.done - bar.failed, bar.failed, seconds)
+
+
+def _check(source: Path, out: Path, workers: int) -> None:
     if not source.exists():
         raise BatchError(f"{source}: no such file or folder")
-    if source.is_dir() and not any(source.glob("*.txt")):
-        raise BatchError(f"{source}: folder holds no .txt notes")
+    if source.is_dir():
+        if not any(source.glob("*.txt")):
+            raise BatchError(f"{source}: folder holds no .txt notes")
+    elif not source.is_file():  # a pipe could not be read twice (counted, then coded)
+        raise BatchError(f"{source}: not a folder or a regular file")
+    if out.is_dir():
+        raise BatchError(f"{out}: is a folder; OUT is a file")
+    if out.exists() and not out.is_file():  # /dev/full reads without end; a pipe, once
+        raise BatchError(f"{out}: not a regular file; OUT is read back to resume")
+    if not out.parent.is_dir():
+        raise BatchError(f"{out}: no such folder: {out.parent}")
+    if out.exists() and out.samefile(source):  # appending to what is being read: no end
+        raise BatchError(f"{out}: OUT is IN; give another file")
     if workers < 1:
         raise BatchError(f"--workers must be at least 1, not {workers}")
-    done, lines, torn = resume(out)
-    if torn and notices is not None:
-        notices.write(f"medcode batch: {out}: dropped a torn last line ({torn} bytes); redoing\n")
-    total = count_documents(source)
-    todo = (t for t in read_tasks(source, setting) if t.document not in done)
-    bar = Progress(total, lines, progress, every)
-    start = time.monotonic()
-    with out.open("ab", buffering=0) as sink:
-
-        def write(answer: tuple[str, bool]) -> None:
-            line, failed = answer
-            sink.write((line + "\n").encode("utf-8"))  # one write(2): complete or torn, never mixed
-            bar.step(failed)
-
-        if workers == 1:
-            for task in todo:
-                write(task.line() if isinstance(task, Failure) else code_task(task, tabular))
-        else:
-            _in_pool(todo, workers, tabular, write)
-    bar.show(final=True)
-    return Summary(total, lines, bar.done - bar.failed, bar.failed, time.monotonic() - start)
 
 
-def _in_pool(todo: Iterator[Task | Failure], workers: int, tabular: str | None, write) -> None:
+def _not_done(
+    tasks: Iterator[Task | Failure], done: Counter[Identity], bar: Progress
+) -> Iterator[Task | Failure]:
+    """The tasks OUT does not answer for. Each line of OUT answers for one document, so a
+    document given twice (same id, same text) is skipped only as often as OUT holds it."""
+    for task in tasks:
+        if done[task.identity] > 0:
+            done[task.identity] -= 1
+            bar.already += 1
+            continue
+        yield task
+
+
+def _in_pool(
+    todo: Iterator[Task | Failure], workers: int, tabular: str | None, code, write
+) -> None:
     """Results in input order; at most 4 tasks a worker in flight, so memory stays bounded."""
     pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(tabular,),
+        initargs=(tabular, os.getpid()),
     )
     window: deque[Future[tuple[str, bool]] | tuple[str, bool]] = deque()
 
@@ -290,9 +422,7 @@ def _in_pool(todo: Iterator[Task | Failure], workers: int, tabular: str | None, 
 
     try:
         for task in todo:
-            window.append(
-                task.line() if isinstance(task, Failure) else pool.submit(code_task, task, tabular)
-            )
+            window.append(task.line() if isinstance(task, Failure) else pool.submit(code, task))
             drain(4 * workers)
         drain(0)
     except BrokenProcessPool as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -10,7 +12,7 @@ from medcode.engine.coding.llm import LLMConfigError
 from medcode.terminology import TerminologyError
 from medcode.terminology.cache import package_version
 
-from .console import EXIT_OK, EXIT_USAGE, UsageError
+from .console import EXIT_OK, EXIT_USAGE, UsageError, say
 
 SETTING_CHOICES = ("auto", "inpatient", "outpatient")
 SETTING_HELP = (
@@ -22,6 +24,29 @@ SETTING_HELP = (
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
         raise UsageError(f"{self.prog}: {message}")
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts and limits: a whole number of at least 1 (`--limit 0` would
+    print nothing and succeed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type of a time budget: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
 
 
 def _terminology_options(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("search", commands.search, "ranked candidate codes for a phrase")
     p.add_argument("phrase", nargs="+", metavar="PHRASE")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=positive_int, default=10, metavar="N")
     _format_option(p, "json")
     _terminology_options(p)
 
@@ -114,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", commands.serve, "REST service: /v1/code, /v1/check, FHIR R4 ...")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="processes, each with its own engine")
-    p.add_argument("--max-body-bytes", type=int, default=2_000_000, metavar="N")
+    p.add_argument(
+        "--workers", type=positive_int, default=1, help="processes, each with its own engine"
+    )
+    p.add_argument("--max-body-bytes", type=positive_int, default=2_000_000, metavar="N")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI spec and exit")
     _terminology_options(p)
@@ -123,9 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("batch", commands.batch, "code a folder of *.txt or a JSONL file; resumable")
     p.add_argument("source", metavar="IN", help="folder of *.txt, or JSONL of {document, text}")
     p.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
-    p.add_argument("--workers", type=int, default=1, metavar="N")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N")
     p.add_argument("--setting", choices=SETTING_CHOICES, default="auto", help=SETTING_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--budget",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="time budget of a note (seconds of work); a note over it is an error line",
+    )
     _terminology_options(p)
 
     # Audit: replay a recorded result, explain one code (docs/AUDIT.md).
@@ -147,18 +180,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 findings, 2 usage/input error)."""
+    if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
+        # A name that is not UTF-8 (a file name's bytes, decoded with surrogateescape) is
+        # written escaped (`\udcff`, still valid JSON) rather than raising mid-output.
+        sys.stdout.reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(argv)
+        if sys.stdout is None and args.command not in ("batch", "serve"):
+            raise UsageError("medcode: standard output is closed; nowhere to write the result")
         status = args.handler(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a full disk fails here, not in the interpreter's exit
     except (UsageError, TerminologyError, LLMConfigError) as exc:
-        print(f"medcode: {exc}" if not str(exc).startswith("medcode") else exc, file=sys.stderr)
+        message = str(exc)
+        say(message if message.startswith("medcode") else f"medcode: {message}")
         return EXIT_USAGE
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+        _drop_stdout()
         return EXIT_OK
+    except OSError as exc:  # what no command turned into a message: writing stdout, mostly
+        _drop_stdout()
+        where = exc.filename or "cannot write the output"
+        say(f"medcode: {where}: {exc.strerror or exc}")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    sys.stdout.flush()
     return status
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit does not try again what
+    could not be written (and print a traceback of its own)."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # no stdout, or no file
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from medcode.terminology import CodeSet, NodeKind, load_codeset, validate_code
+from medcode.terminology import CodeSet, NodeKind, Validation, load_codeset, validate_code
 from medcode.terminology.index_release import CMS_DIR_ENV
 
-from .console import EXIT_FINDINGS, EXIT_OK, UsageError, print_json
+from .console import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, one_line, print_json, say
 
 
 def _codeset(args: argparse.Namespace) -> CodeSet:
@@ -15,9 +15,11 @@ def _codeset(args: argparse.Namespace) -> CodeSet:
 
 
 def code(args: argparse.Namespace) -> int:
+    """Code each note; an unreadable or uncodable one gets one line on stderr and the others
+    are still coded (exit status 2 at the end)."""
     from medcode.engine.coding.coder import Coder, InputError
 
-    from .inputs import UnreadableInput, read_notes
+    from .inputs import UnreadableInput, read_each
 
     if getattr(args, "fhir", None) is not None:
         return code_fhir(args)
@@ -25,26 +27,30 @@ def code(args: argparse.Namespace) -> int:
         raise UsageError("medcode code: give a PATH, - for stdin, or --text")
     coder = Coder(args.tabular, cms_dir=args.cms_dir)
     pages: list[str] = []  # html: one page, printed once every note is read
-    try:
-        for name, text in read_notes(args.paths, args.text):
+    status = EXIT_OK
+    for name, text in read_each(args.paths, args.text):
+        if isinstance(text, UnreadableInput):
+            say(f"medcode: {text}")
+            status = EXIT_USAGE
+            continue
+        try:
             # The input record (sha256, length) lets `medcode replay` check the note later.
-            try:
-                result = coder.code(text, document=name, setting=args.setting).with_input(text)
-            except InputError as exc:
-                raise UsageError(f"{name}: {exc}" if args.text is None else str(exc)) from exc
-            if args.format == "json":
-                print_json(result.to_json())
-            elif args.format == "html":
-                pages.append(_html_document(coder, result, text, len(pages) + 1))
-            else:
-                print(render_text(result, explain=args.explain))
-    except UnreadableInput as exc:
-        raise UsageError(str(exc)) from exc
-    if args.format == "html":
+            result = coder.code(text, document=name, setting=args.setting).with_input(text)
+        except InputError as exc:
+            say(f"medcode: {exc}" if name == "text" else f"medcode: {name}: {exc}")
+            status = EXIT_USAGE
+            continue
+        if args.format == "json":
+            print_json(result.to_json())
+        elif args.format == "html":
+            pages.append(_html_document(coder, result, text, len(pages) + 1))
+        else:
+            print(render_text(result, explain=args.explain))
+    if args.format == "html" and pages:
         from medcode.engine.audit.report_html import render_page
 
         print(render_page(pages), end="")
-    return EXIT_OK
+    return status
 
 
 def _html_document(coder, result, text: str, number: int) -> str:
@@ -60,7 +66,7 @@ def _html_document(coder, result, text: str, number: int) -> str:
 def render_text(result, *, explain: bool) -> str:
     """A readable listing: codes in sequence with their words; with --explain, the traces and
     the rejected candidates."""
-    lines = [f"{result.document} ({result.setting}, FY{result.fy})"]
+    lines = [f"{one_line(result.document)} ({result.setting}, FY{result.fy})"]
     for c in result.codes:
         words = "; ".join(f'"{e.text}" [{e.section or "-"}]' for e in c.evidence)
         lines.append(f"{c.sequence:>3}. {c.code:<9} {c.description}  ({c.confidence}) <- {words}")
@@ -101,18 +107,28 @@ def search(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> int:
     codeset = _codeset(args)
-    results = [validate_code(codeset, code) for code in args.codes]
+    results = [_validate(codeset, code) for code in args.codes]
     if args.format == "json":
         print_json([r.to_json() for r in results])
     else:
         for r in results:
             status = "billable" if r.billable else ("not billable" if r.valid else "invalid")
-            print(f"{r.code}\t{status}\t{r.description or '-'}\t{r.message}")
+            print(f"{one_line(r.code)}\t{status}\t{r.description or '-'}\t{one_line(r.message)}")
     return EXIT_OK if all(r.billable for r in results) else EXIT_FINDINGS
+
+
+def _validate(codeset: CodeSet, code: str) -> Validation:
+    # Codes are ASCII: refused before any case folding, since str.upper() turns the long s
+    # U+017F into 'S' and the dotless i U+0131 into 'I' (U+017F "11.9" would read as S11.9).
+    if not code.isascii():
+        return Validation(code.strip(), False, False, "", "not an ICD-10-CM code")
+    return validate_code(codeset, code)
 
 
 def show(args: argparse.Namespace) -> int:
     codeset = _codeset(args)
+    if not args.code.isascii():  # see _validate: no case folding of other scripts
+        raise UsageError(f"medcode show: not an ICD-10-CM code: {args.code.strip()}")
     node = codeset.node(args.code)
     path = [codeset.node(key) for key in codeset.ancestors(node.key)] + [node]
     notes = codeset.applicable_notes(node.key)
@@ -247,9 +263,11 @@ def explain(args: argparse.Namespace) -> int:
     if (args.note is None) == (args.text is None):
         raise UsageError("medcode explain: give a NOTE path, - for stdin, or --text")
     coder = Coder(args.tabular, cms_dir=args.cms_dir)
-    node = coder.codeset.get(args.code)
+    is_ascii = args.code.isascii()  # see _validate: no case folding of other scripts
+    node = coder.codeset.get(args.code) if is_ascii else None
     if node is None:
-        raise UsageError(f"medcode explain: {normalize_code(args.code)} is not an ICD-10-CM code")
+        shown = normalize_code(args.code) if is_ascii else args.code.strip()
+        raise UsageError(f"medcode explain: {shown} is not an ICD-10-CM code")
     try:
         name, text = _one_note(args.note, args.text)
         result = coder.code(text, document=name, setting=args.setting)
@@ -280,13 +298,12 @@ def code_fhir(args: argparse.Namespace) -> int:
     """`medcode code --fhir FILE`: a DocumentReference or a Bundle of them in, a FHIR Bundle of
     Conditions and Provenance out."""
     import json
-    import sys
     from pathlib import Path
 
     from medcode.engine.coding.coder import Coder, InputError
 
     from .fhir import FhirInputError, read_notes, recorded_now, to_bundle
-    from .inputs import UnreadableInput, decode_note
+    from .inputs import UnreadableInput, decode_note, read_stdin
 
     if args.paths or args.text is not None:
         raise UsageError("medcode code: --fhir reads the notes from FILE; give no PATH or --text")
@@ -294,7 +311,7 @@ def code_fhir(args: argparse.Namespace) -> int:
         raise UsageError("medcode code: --fhir prints a FHIR Bundle (JSON), not html")
     name = "stdin" if args.fhir == "-" else args.fhir
     try:
-        data = sys.stdin.buffer.read() if args.fhir == "-" else Path(args.fhir).read_bytes()
+        data = read_stdin() if args.fhir == "-" else Path(args.fhir).read_bytes()
         notes = read_notes(json.loads(decode_note(data, name)))
         coder = Coder(args.tabular, cms_dir=args.cms_dir)
         coded = [(n, coder.code(n.text, document=n.document, setting=args.setting)) for n in notes]
@@ -302,7 +319,9 @@ def code_fhir(args: argparse.Namespace) -> int:
         raise UsageError(f"medcode code: {name}: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:
         raise UsageError(f"medcode code: {name}: not JSON ({exc.msg}, line {exc.lineno})") from exc
-    except (UnreadableInput, FhirInputError, InputError) as exc:
+    except UnreadableInput as exc:  # its message names the input already
+        raise UsageError(f"medcode code: {exc}") from exc
+    except (FhirInputError, InputError) as exc:
         raise UsageError(f"medcode code: {name}: {exc}") from exc
     print_json(to_bundle(coded, recorded_now()))
     return EXIT_OK
@@ -364,13 +383,13 @@ def batch(args: argparse.Namespace) -> int:
             tabular=args.tabular,
             progress=None if args.no_progress else sys.stderr,
             notices=sys.stderr,
+            budget=args.budget,
         )
     except BatchError as exc:
         raise UsageError(f"medcode batch: {exc}") from exc
-    print(
+    say(
         f"medcode batch: {summary.total} documents: {summary.coded} coded, {summary.failed} "
-        f"failed, {summary.already} already in {args.output}; {summary.seconds:.1f} s",
-        file=sys.stderr,
+        f"failed, {summary.already} already in {args.output}; {summary.seconds:.1f} s"
     )
     return EXIT_FINDINGS if summary.failed else EXIT_OK
 
