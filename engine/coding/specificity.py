@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Set
 from dataclasses import dataclass
+from functools import lru_cache
 
 from medcode.engine.reading.words import (
     FILLER,
@@ -92,6 +93,10 @@ class SpecificityWalker:
         self._without: dict[str, frozenset[str]] = {}
         self._lent: dict[tuple[str, str], frozenset[str]] = {}
         self._subtrees: dict[str, tuple[frozenset[str], ...]] = {}
+        # a long note says the same thing in the same words many times (a problem list
+        # carried through every encounter): the same walk, once
+        self.from_match = lru_cache(maxsize=4096)(self._from_match)
+        self._most_specific = lru_cache(maxsize=4096)(self._walk)
 
     def words(self, key: str) -> frozenset[str]:
         """The title's words, and `=CODE` for each code its "use additional code" notes ask
@@ -206,7 +211,7 @@ class SpecificityWalker:
         words = set().union(*(self.words(c) for c in children)) - parent_words
         return next((name for name, axis in AXES if words & axis), "specificity")
 
-    def from_match(
+    def _from_match(
         self, key: str, term: str, text: str, context: Set[str], attached: Set[str] = frozenset()
     ) -> Specific:
         """`most_specific` from a node matched by `term`. A term may match past an axis word
@@ -253,6 +258,9 @@ class SpecificityWalker:
 
     def most_specific(self, start: str, context: Set[str]) -> Specific:
         """From `start` down to a billable code; with no support, the unspecified child."""
+        return self._most_specific(start, frozenset(context))
+
+    def _walk(self, start: str, context: frozenset[str]) -> Specific:
         codeset = self.codeset
         key, steps, missing = start, [], []
         while not codeset.node(key).billable and (children := codeset.children(key)):
