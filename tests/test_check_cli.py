@@ -118,7 +118,7 @@ def test_rules_lint_fails_with_locations_and_exit_2(
         f"{bad}:4:12: error: unexpected 'wen'; expected `cites`, `priority` or `when`",
         '    rule a "u" wen',
         "               ^",
-        "1 problem(s) in 0 rule file(s)",
+        "1 problem(s) in 1 rule file(s)",
     ]
     good = tmp_path / "bad.rules"
     good.write_text('rule a "t"\n  when code ?a in E11.99\n  then drop ?a\n', "utf-8")
@@ -155,3 +155,143 @@ def test_check_uses_age_and_sex(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 1
     assert edits(output) == [("sex-male-code-for-female", "error", ["N40.0"])]
     assert run(capsys, "check", "N40.0", "--sex", "M", "--format", "json")[0] == 0
+
+
+def test_rules_lint_counts_the_files_that_do_not_parse(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "good.rules").write_text('rule a "t" when code ?a in I10 then drop ?a\n', "utf-8")
+    (tmp_path / "bad.rules").write_text('rule b "t" when code ?a then add e11.9\n', "utf-8")
+    status, out, err = run(capsys, "rules", "lint", str(tmp_path))
+    assert (status, out) == (2, "")
+    assert err.splitlines() == [
+        f"{tmp_path / 'bad.rules'}:1:34: error: codes are written in capitals: e11.9 -> E11.9",
+        '    rule b "t" when code ?a then add e11.9',
+        "                                     ^",
+        "1 problem(s) in 2 rule file(s)",
+    ]
+    (tmp_path / "bad.rules").unlink()
+    assert run(capsys, "rules", "lint", str(tmp_path))[:2] == (
+        0,
+        "1 rules in 1 files: no problems\n",
+    )
+
+
+def test_check_names_a_lowercase_code_in_its_rules_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rules = tmp_path / "x.rules"
+    rules.write_text('rule b "t"\n  when code ?a in e11.9\n  then drop ?a\n', "utf-8")
+    status, out, err = run(capsys, "check", "I10", "--rules", str(rules))
+    assert (status, out) == (2, "")
+    assert err.splitlines() == [
+        f"medcode: {rules}:2:19: codes are written in capitals: e11.9 -> E11.9 "
+        "(run `medcode rules lint` for every problem)"
+    ]
+
+
+def billion_laughs() -> str:
+    """A rule-test case of 1.9 KB whose aliases of aliases would expand to 10^10 codes."""
+    lines = ["- name: laughs", "  codes:", "    - &a0 [" + ", ".join(["Z00.00"] * 10) + "]"]
+    lines += [f"    - &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 10)]
+    return "\n".join(lines) + "\n# " + "ha" * 615 + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (billion_laughs(), "4:12: not valid YAML: aliases (*name) are not allowed in rule tests"),
+        (
+            "- name: five\n  codes: 5\n",
+            "2:10: case 'five': codes must be a list of codes, such as [I10, N18.30], not 5",
+        ),
+        (
+            "- name: old\n  codes: [I10]\n  age: old\n",
+            "3:8: case 'old': age must be a whole number of years, 0 to 130, not 'old'",
+        ),
+        (
+            "- name: a\n  codes: [I10, 5]\n",
+            "2:10: case 'a': codes must be a list of codes, such as [I10, N18.30]; item 2 is 5",
+        ),
+        (
+            "- name: a\n  codes: [I10]\n  setting: er\n",
+            "3:12: case 'a': setting must be inpatient or outpatient, not 'er'",
+        ),
+        ("- name: a\n  codes: [I10]\n  sex: f\n", "3:8: case 'a': sex must be F or M, not 'f'"),
+        (
+            "- name: a\n  codes: [I10]\n  expect: [I10]\n",
+            "3:11: case 'a': expect must be a mapping of codes, absent and edits, not ['I10']",
+        ),
+        (
+            "- name: a\n  codes: [I10]\n  expect:\n    edits: excludes1-conflict\n",
+            "4:12: case 'a': expect.edits must be a list of rule ids, such as "
+            "[excludes1-conflict], not 'excludes1-conflict'",
+        ),
+        (
+            "- name: a\n  codes: [I10]\n  colour: red\n",
+            "3:3: case 'a': unknown field 'colour' (known: name, codes, text, setting, age, sex, "
+            "expect)",
+        ),
+        ("- name: a\n  codes: [I10]\n  codes: [I12.9]\n", "3:3: field 'codes' is given twice"),
+        (
+            '- name: a\n  codes: [I10]\n  "x\\ny": 1\n',
+            "3:3: case 'a': unknown field 'x\\ny' (known: name, codes, text, setting, age, sex, "
+            "expect)",
+        ),
+        (
+            '- name: "a\\a"\n  codes: [I10]\n',
+            "1:9: case 1: name must be one line of text, not 'a\\x07'",
+        ),
+        ("- codes: [I10]\n", "1:3: case 1: a case needs a name"),
+        (
+            "- name: a\n  text: hi\n  codes: [I10]\n",
+            "1:3: case 'a': a case gives either codes or text",
+        ),
+        ("name: a\n", "1:1: a test file is a list of cases"),
+        (
+            "- name: a\n  codes: [I10\n",
+            "3:1: not valid YAML: while parsing a flow sequence expected ',' or ']', but got "
+            "'<stream end>'",
+        ),
+        (
+            "- name: a\n  codes: [I10]\n\t- x\n",
+            "3:1: not valid YAML: while scanning for the next "
+            "token found character '\\t' that cannot start any token",
+        ),
+        ("- name: a\x00\n", "1:10: not valid YAML: character #x0000 is not allowed"),
+        (
+            "- name: a\n  codes: " + "[" * 30 + "]" * 30 + "\n",
+            "2:28: not valid YAML: nested more than 20 deep",
+        ),
+        (
+            "- name: a\n  age: " + "9" * 5000 + "\n",
+            "2:8: not valid YAML: number too large: 5000 characters",
+        ),
+        (
+            "- name: 2025-02-30\n",
+            "1:9: not valid YAML: cannot read this value: day is out of range for month",
+        ),
+        ("- name: a\n  codes: [I10, E11.99]\n", "1: case 'a': codes not in the code set: E11.99"),
+    ],
+)
+def test_rules_test_refuses_a_bad_test_file_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "x.rules").write_text('rule r "t" when code ?a in I10 then drop ?a\n', "utf-8")
+    (tmp_path / "x.tests.yaml").write_text(text, "utf-8")
+    status, out, err = run(capsys, "rules", "test", str(tmp_path))
+    assert (status, out) == (2, "")
+    assert err.splitlines() == [f"medcode: {tmp_path / 'x.tests.yaml'}:{message}"]
+
+
+def test_rules_test_refuses_a_coverage_that_is_not_a_percentage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "x.rules").write_text('rule r "t" when code ?a in I10 then drop ?a\n', "utf-8")
+    (tmp_path / "pack.yaml").write_text("name: mine\ncoverage: all\n", "utf-8")
+    status, out, err = run(capsys, "rules", "test", str(tmp_path))
+    assert (status, out) == (2, "")
+    assert err.splitlines() == [
+        f"medcode: {tmp_path / 'pack.yaml'}:2:11: coverage must be a percentage from 0 to 100, "
+        "not 'all'"
+    ]

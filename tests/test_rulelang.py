@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ from medcode.engine.rulelang import (
     RuleEngine,
     RuleSyntaxError,
 )
+from medcode.engine.rulelang.book import parse_rules
 from medcode.engine.rulelang.evaluate import MAX_FIRINGS, Evaluator
-from medcode.engine.rulelang.lint import lint, section_names
+from medcode.engine.rulelang.lint import MAX_NESTING, check_packs, lint, section_names
 from medcode.engine.rulelang.model import (
     AttributeTest,
     CodeFact,
@@ -153,17 +155,34 @@ def test_below_chapter_leaves_out_the_chapter_notes(codeset: CodeSet) -> None:
         ),
         (
             'rule ab "t" when code ?a then add e11.9',
-            "rules/bad.rules:1:35: unexpected 'e11'; expected `supported` or a code or range "
-            "(E11.22, E11.-, I10-I16)\n"
+            "rules/bad.rules:1:35: codes are written in capitals: e11.9 -> E11.9\n"
             '    rule ab "t" when code ?a then add e11.9\n'
             "                                      ^",
+        ),
+        (
+            'rule ab "t"\n\twhen code ?a in N18.1-n18.4 then drop ?a',
+            "rules/bad.rules:2:18: codes are written in capitals: N18.1-n18.4 -> N18.1-N18.4\n"
+            "    \twhen code ?a in N18.1-n18.4 then drop ?a\n"
+            "    \t                ^",
+        ),
+        (
+            'rule ab "t" priority ' + "9" * 5000 + " when code ?a then drop ?a",
+            "rules/bad.rules:1:22: number too large: 5000 digits\n"
+            '    rule ab "t" priority ' + "9" * 5000 + " when code ?a then drop ?a\n"
+            "                         ^",
         ),
     ],
 )
 def test_syntax_errors_carry_file_line_column_and_a_caret(text: str, message: str) -> None:
     with pytest.raises(RuleSyntaxError) as error:
-        parse_pack(text, "rules/bad.rules")
+        parse_rules(text, "rules/bad.rules")
     assert error.value.render() == message
+
+
+def test_the_parser_alone_stops_at_the_lowercase_name() -> None:
+    # parse_rules (what lint, RuleBook.load and every command use) explains it, above
+    with pytest.raises(RuleSyntaxError, match=r"^x.rules:1:35: unexpected 'e11'; expected "):
+        parse_pack('rule ab "t" when code ?a then add e11.9', "x.rules")
 
 
 # -- lint --------------------------------------------------------------------------------
@@ -234,6 +253,38 @@ def test_lint_reports_every_mistake_at_its_location(codeset: CodeSet, tmp_path: 
         "excludes2, code_first, use_additional, own_use_additional, code_also)",
         f"{b}:3:1: duplicate rule id insulin-to-oral (first at {a}:1:1)",
         f"{b}:3:44: unknown set name: nowhere",
+    ]
+
+
+def test_a_lowercase_set_name_that_is_a_code_says_so(codeset: CodeSet) -> None:
+    pack = parse_pack('rule r "t" when code ?a in e11 then drop ?a', "r.rules")
+    assert [f"{f.at}: {f.message}" for f in check_packs([pack], codeset)] == [
+        "r.rules:1:28: unknown set name: e11 (codes are written in capitals: e11 -> E11)"
+    ]
+
+
+def test_sets_defined_in_terms_of_themselves_are_lint_errors(codeset: CodeSet) -> None:
+    pack = parse_pack(
+        "define a = b, E11.9\ndefine b = c\ndefine c = a\ndefine d = d\ndefine e = a, I10\n"
+        'rule r "t" when code ?x in e then drop ?x and add Z79.4\n',
+        "s.rules",
+    )
+    assert [f"{f.at}: {f.message}" for f in check_packs([pack], codeset)] == [
+        "s.rules:1:1: set a is defined in terms of itself: a -> b -> c -> a",
+        "s.rules:4:1: set d is defined in terms of itself: d -> d",
+    ]
+
+
+def test_sets_nest_names_at_most_a_bounded_depth(codeset: CodeSet) -> None:
+    def chain(depth: int) -> str:
+        names = [f"s{n}" for n in range(depth)]
+        lines = [f"define {a} = {b}" for a, b in pairwise(names)]
+        return "\n".join([*lines, f"define {names[-1]} = E11.9"])
+
+    assert check_packs([parse_pack(chain(MAX_NESTING), "ok.rules")], codeset) == []
+    deep = parse_pack(chain(MAX_NESTING + 3), "deep.rules")
+    assert [f"{f.at}: {f.message}" for f in check_packs([deep], codeset)] == [
+        f"deep.rules:3:1: set s2 nests names more than {MAX_NESTING} deep (s2 -> s3 -> ...)"
     ]
 
 

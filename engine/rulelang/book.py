@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from .model import Definition, Rule, RulePack
-from .parser import RuleSyntaxError, load_pack
+from lark import Token, Tree
+from lark.exceptions import VisitError
+
+from medcode.terminology.coderefs import parse_references
+
+from .model import Definition, Location, Rule, RulePack
+from .parser import RuleSyntaxError, parse_pack
 
 RULES_DIR = Path(str(files("medcode.rules"))).resolve()
 
@@ -46,6 +52,98 @@ def shipped_digest() -> str:
     return digest.hexdigest()
 
 
+# A word of a rule that may be a code or range: letters, digits, dots and hyphens.
+_WORD = re.compile(r"[A-Za-z0-9.-]+")
+
+
+def capitalized(word: str) -> str | None:
+    """The code a word in lowercase stands for (`e11.9` -> `E11.9`), or None when it is none."""
+    upper = word.upper()
+    if upper == word or not _WORD.fullmatch(word):
+        return None
+    try:
+        parse_references(upper)
+    except ValueError:
+        return None
+    return upper
+
+
+def parse_rules(text: str, path: str) -> RulePack:
+    """Parse one rules file as an author reads it: every mistake is a RuleSyntaxError at
+    file:line:column, a code in lowercase is named as one, and a value no rule can hold (a
+    priority of 5,000 digits) is a mistake at its place rather than a crash."""
+    try:
+        return parse_pack(text, path)
+    except RuleSyntaxError as exc:
+        error = _in_capitals(exc, text)
+    except VisitError as exc:
+        error = _unreadable(exc, text, path)
+    at = error.at
+    if error.message.startswith("unexpected end of file"):
+        # after the last written line, counted as Lark counts lines: a form feed or a line
+        # separator inside a title is not a line break
+        lines = text.rstrip().split("\n")
+        at = Location(at.path, len(lines), len(lines[-1]) + 1)
+    # one line: a control character in the offending text is shown escaped
+    message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in error.message)
+    raise RuleSyntaxError(at, message, caret(text, at))
+
+
+def read_rules(path: Path, display: str | None = None) -> RulePack:
+    """Read and parse a rules file with `parse_rules`; `display` is the path shown."""
+    shown = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleSyntaxError(Location(shown, 0, 0), f"cannot read rules file: {exc}") from None
+    return parse_rules(text, shown)
+
+
+def _in_capitals(error: RuleSyntaxError, text: str) -> RuleSyntaxError:
+    """The error again, or "codes are written in capitals" when a lowercase code caused it
+    (`add e11.9` stops at `e11`, `code ?a in e11.9` at the dot after the name `e11`)."""
+    lines = text.split("\n")
+    if not 1 <= error.at.line <= len(lines):
+        return error
+    line = lines[error.at.line - 1]
+    index = error.at.column - 1
+    for match in _WORD.finditer(line):
+        if match.start() <= index <= match.end():
+            code = capitalized(match.group())
+            if code is None:
+                return error
+            at = Location(error.at.path, error.at.line, match.start() + 1)
+            message = f"codes are written in capitals: {match.group()} -> {code}"
+            return RuleSyntaxError(at, message, caret(text, at))
+    return error
+
+
+def _unreadable(error: VisitError, text: str, path: str) -> RuleSyntaxError:
+    """A part of a rule that parsed but cannot be made a value, at its place."""
+    tree = error.obj
+    tokens = [t for t in getattr(tree, "children", ()) if isinstance(t, Token)]
+    numbers = [t for t in tokens if t.lstrip("+-").isdigit()]
+    place = (numbers or tokens or [tree])[-1]
+    meta = place if isinstance(place, Token) else getattr(place, "meta", None)
+    at = Location(path, getattr(meta, "line", 1) or 1, getattr(meta, "column", 1) or 1)
+    if numbers and isinstance(error.orig_exc, ValueError):
+        message = f"number too large: {len(numbers[-1].lstrip('+-'))} digits"
+    else:
+        rule = tree.data if isinstance(tree, Tree) else error.rule
+        message = " ".join(f"cannot read this {rule}: {error.orig_exc}".split())
+    return RuleSyntaxError(at, message, caret(text, at))
+
+
+def caret(text: str, at: Location) -> str:
+    """The line of `at`, and a caret under its column (tabs kept, so that it lines up)."""
+    lines = text.split("\n")
+    if not 1 <= at.line <= len(lines):
+        return ""
+    line = lines[at.line - 1].rstrip("\r")
+    indent = "".join(c if c == "\t" else " " for c in line[: at.column - 1])
+    return f"    {line}\n    {indent}^"
+
+
 @dataclass(frozen=True, slots=True)
 class RuleBook:
     packs: tuple[RulePack, ...]
@@ -55,7 +153,7 @@ class RuleBook:
     def load(cls, paths: Iterable[Path] = (RULES_DIR,)) -> RuleBook:
         """Parse every pack; the first syntax error is raised (lint reports them all)."""
         files = rule_files(paths)
-        packs = tuple(load_pack(f, display_path(f)) for f in files)
+        packs = tuple(read_rules(f, display_path(f)) for f in files)
         digest = hashlib.sha256()
         for f in files:
             digest.update(display_path(f).encode() + b"\0" + f.read_bytes())
@@ -74,7 +172,10 @@ __all__ = [
     "RULES_DIR",
     "RuleBook",
     "RuleSyntaxError",
+    "capitalized",
     "display_path",
+    "parse_rules",
+    "read_rules",
     "rule_files",
     "shipped_digest",
 ]

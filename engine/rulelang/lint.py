@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,16 +11,20 @@ import networkx as nx
 import yaml
 
 from medcode.terminology import CodeSet
+from medcode.terminology.coderefs import parse_references
 
-from .book import display_path, rule_files
+from .book import capitalized, display_path, read_rules, rule_files
 from .evaluate import _PLACEHOLDER, MESSAGE_FIELDS
 from .model import (
+    MAX_AGE,
     SETTINGS,
+    SEXES,
     Add,
     AddSupported,
     Ask,
     AttributeTest,
     CodeFact,
+    Definition,
     Drop,
     EncounterTest,
     FromTabular,
@@ -34,7 +39,7 @@ from .model import (
     SetExpr,
     Written,
 )
-from .parser import RuleSyntaxError, load_pack
+from .parser import RuleSyntaxError
 from .sets import CodeSets
 
 ASSERTIONS = (
@@ -47,7 +52,10 @@ ASSERTIONS = (
     "other",
 )
 SOURCES = ("input", "note", "measurement", "rule")
-SEXES = ("F", "M")
+# Names within names (`define a = b, E11.-`): sets are resolved by recursion when rules run.
+MAX_NESTING = 50
+# Rules named in one loop finding besides those of the loop it shows.
+_LISTED = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +81,7 @@ def lint(paths: Iterable[Path], codeset: CodeSet) -> tuple[list[Finding], list[R
     packs: list[RulePack] = []
     for path in rule_files(paths):
         try:
-            packs.append(load_pack(path, display_path(path)))
+            packs.append(read_rules(path, display_path(path)))
         except RuleSyntaxError as exc:
             findings.append(Finding(exc.at, exc.message, exc.context))
     findings += check_packs(packs, codeset)
@@ -81,9 +89,11 @@ def lint(paths: Iterable[Path], codeset: CodeSet) -> tuple[list[Finding], list[R
 
 
 def check_packs(packs: Sequence[RulePack], codeset: CodeSet) -> list[Finding]:
-    """Every check after parsing: codes, names, ?names, values, duplicates, loops."""
+    """Every check after parsing: codes, names, ?names, values, duplicates, loops. Each takes
+    time in proportion to the size of the packs and of the sets their codes denote."""
     findings = _duplicates(packs)
     definitions = {d.name: d for p in packs for d in p.definitions}
+    findings += _nesting(definitions)
     checker = _RuleChecker(CodeSets(codeset, definitions), section_names())
     for pack in packs:
         for definition in pack.definitions:
@@ -94,27 +104,120 @@ def check_packs(packs: Sequence[RulePack], codeset: CodeSet) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.at.path, f.at.line, f.at.column))
 
 
-def _cycles(rules: list[Rule], sets: CodeSets) -> list[Finding]:
-    """Rules that may fire forever: each adds a code that the next one removes, round a loop
-    (at run time the evaluator stops them after a fixed number of firings)."""
+def _nesting(definitions: Mapping[str, Definition]) -> list[Finding]:
+    """Sets defined in terms of themselves (`define a = b` and `define b = a`), and sets that
+    nest names deeper than MAX_NESTING: both would exhaust the recursion that resolves them."""
     graph = nx.DiGraph()
-    for number, rule in enumerate(rules):
-        added = [a.code.text for a in rule.actions if isinstance(a, Add | Replace)]
-        for other_number, other in enumerate(rules):
-            if any(
-                sets.contains(members, code, {})
-                for code in added
-                if code in sets.codeset
-                for members in _removed_sets(other, sets)
-            ):
-                graph.add_edge(number, other_number)
+    graph.add_nodes_from(definitions)
+    for name, definition in definitions.items():
+        graph.add_edges_from(
+            (name, t.name) for t in definition.members if isinstance(t, Named) and t.name in graph
+        )
     findings = []
-    for cycle in sorted(nx.simple_cycles(graph), key=lambda c: (len(c), sorted(c))):
-        cycle = cycle[cycle.index(min(cycle)) :] + cycle[: cycle.index(min(cycle))]
-        loop = " -> ".join(rules[n].id for n in [*cycle, cycle[0]])
-        message = f"rules may fire forever: {loop} (each adds a code the next one removes)"
-        findings.append(Finding(rules[cycle[0]].at, message))
+    order = {name: number for number, name in enumerate(definitions)}
+    condensed = nx.condensation(graph)
+    depth: dict[int, int] = {}
+    for component in reversed(list(nx.topological_sort(condensed))):  # inner names first
+        members = sorted(condensed.nodes[component]["members"], key=order.__getitem__)
+        first = members[0]
+        if len(members) > 1 or graph.has_edge(first, first):
+            loop = _chain([*_loop(graph, first, set(members)), first])
+            message = f"set {first} is defined in terms of itself: {loop}"
+            findings.append(Finding(definitions[first].at, message))
+            depth[component] = 1  # reported once, not again by every set that uses it
+            continue
+        inner = max(condensed.successors(component), key=depth.__getitem__, default=None)
+        depth[component] = 1 + (depth[inner] if inner is not None else 0)
+        if depth[component] == MAX_NESTING + 1:
+            (through,) = condensed.nodes[inner]["members"]
+            message = (
+                f"set {first} nests names more than {MAX_NESTING} deep"
+                f" ({first} -> {through} -> ...)"
+            )
+            findings.append(Finding(definitions[first].at, message))
     return findings
+
+
+def _cycles(rules: Sequence[Rule], sets: CodeSets) -> list[Finding]:
+    """Rules that may fire forever: each adds a code that the next one removes, round a loop
+    (at run time the evaluator stops them after a fixed number of firings).
+
+    One graph holds the rules and, between them, the codes they add (with their ancestors),
+    the written sets and the named sets that hold those codes: rule a leads to rule b when a
+    adds a code within a set whose codes b drops or replaces. Its strongly connected
+    components are the loops, each reported once with a shortest way round it; the graph
+    grows with the packs, not with the pairs of rules."""
+    edges: list[tuple[Hashable, Hashable]] = []
+    written: dict[str, Written] = {}
+    for number, rule in enumerate(rules):
+        for action in rule.actions:
+            if isinstance(action, Add | Replace) and action.code.text in sets.codeset:
+                edges += [(number, ("code", node)) for node in sets.lineage(action.code.text)]
+        for members in _removed_sets(rule, sets):
+            edges += [(_set_node(term, written), number) for term in members]
+    for definition in sets.definitions.values():
+        for term in definition.members:
+            if isinstance(term, Written) or (
+                isinstance(term, Named) and term.name in sets.definitions
+            ):
+                edges.append((_set_node(term, written), ("set", definition.name)))
+    for text, term in written.items():
+        edges += [(("code", node), ("written", text)) for node in sets.written(term)]
+    graph = nx.DiGraph(edges)
+    findings = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:  # a loop passes through codes or sets between its rules
+            continue
+        numbers = sorted(n for n in component if isinstance(n, int))
+        if not numbers:  # sets defined in terms of themselves: see _nesting
+            continue
+        loop = _loop(graph, numbers[0], component)
+        shown = [n for n in loop if isinstance(n, int)]
+        on_loop = set(shown)
+        others = [rules[n].id for n in numbers if n not in on_loop]
+        names = _chain([rules[n].id for n in [*shown, shown[0]]])
+        message = f"rules may fire forever: {names} (each adds a code the next one removes)"
+        if others:
+            listed = ", ".join(others[:_LISTED])
+            more = f" and {len(others) - _LISTED} more" if len(others) > _LISTED else ""
+            message += f"; also in this loop: {listed}{more}"
+        findings.append(Finding(rules[numbers[0]].at, message))
+    return findings
+
+
+def _chain(names: list[str]) -> str:
+    """`a -> b -> c -> a`; a long way round shows its first and last steps and a count."""
+    if len(names) <= _LISTED:
+        return " -> ".join(names)
+    half = _LISTED // 2
+    skipped = len(names) - 2 * half
+    return " -> ".join([*names[:half], f"({skipped} more)", *names[-half:]])
+
+
+def _set_node(term: Written | Named, written: dict[str, Written]) -> tuple[str, str]:
+    if isinstance(term, Named):
+        return ("set", term.name)
+    written.setdefault(term.text, term)
+    return ("written", term.text)
+
+
+def _loop(graph: nx.DiGraph, start: Hashable, within: set) -> list:
+    """The nodes of a shortest way from `start` back to it inside one strongly connected
+    component (breadth first, in the order the edges were added: deterministic)."""
+    parent: dict[Hashable, Hashable] = {}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for successor in graph.successors(node):
+            if successor == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(parent[path[-1]])
+                return path[::-1]
+            if successor in within and successor not in parent:
+                parent[successor] = node
+                queue.append(successor)
+    return [start]
 
 
 def _removed_sets(rule: Rule, sets: CodeSets) -> list[SetExpr]:
@@ -198,10 +301,18 @@ class _RuleChecker:
             if isinstance(term, Written) and not self.sets.written(term):
                 findings.append(Finding(term.at, f"unknown code or empty range: {term.text}"))
             elif isinstance(term, Named) and term.name not in self.sets.definitions:
-                findings.append(Finding(term.at, f"unknown set name: {term.name}"))
+                message = f"unknown set name: {term.name}{self._hint(term)}"
+                findings.append(Finding(term.at, message))
             elif isinstance(term, FromTabular) and term.var not in bound:
                 findings.append(Finding(term.at, f"{term.var} is used before it is bound"))
         return findings
+
+    def _hint(self, term: Named) -> str:
+        """`code in e11`: the name was meant as a code."""
+        code = capitalized(term.name)
+        if code is None or not self.sets.written(Written(code, parse_references(code), term.at)):
+            return ""
+        return f" (codes are written in capitals: {term.name} -> {code})"
 
     def _encounter(self, test: EncounterTest) -> list[Finding]:
         allowed = {"setting": SETTINGS, "sex": SEXES}.get(test.attribute)
@@ -209,7 +320,7 @@ class _RuleChecker:
             return [
                 Finding(test.at, f"never fires: {test.attribute} is one of {', '.join(allowed)}")
             ]
-        if test.attribute == "age" and not 0 <= int(test.value) <= 130:
+        if test.attribute == "age" and not 0 <= int(test.value) <= MAX_AGE:
             return [Finding(test.at, f"never fires: age {test.value} is out of range")]
         return []
 

@@ -63,6 +63,9 @@ SetExpr = tuple[SetTerm, ...]
 
 # The care settings a rule tests (`setting is outpatient`) and an encounter is coded in.
 SETTINGS = ("inpatient", "outpatient")
+# The patient's sex (`sex is F`) and age (`age >= 65`, in years) as a rule can test them.
+SEXES = ("F", "M")
+MAX_AGE = 130
 ATTRIBUTES = ("assertion", "section", "source")
 FLAGS = ("billable", "header", "manifestation", "unspecified", "first")
 
