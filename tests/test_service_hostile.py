@@ -26,6 +26,7 @@ pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
 from medcode.engine.coding.coder import Coder  # noqa: E402
+from medcode.engine.coding.pace import TurnLock  # noqa: E402
 from medcode.engine.interfaces.service import (  # noqa: E402
     CodeRequest,
     Engine,
@@ -714,3 +715,40 @@ def test_server_options_survive_the_trip_to_a_worker_process() -> None:
     options = pickle.loads(pickle.dumps(server_options(limits)))
     assert options["http"].func is ServiceProtocol
     assert options["http"].keywords == {"limits": limits}
+
+
+# -- long notes: a time budget per note, the engine taken in turns --------------------------
+
+LONG_NOTE = "Assessment: COPD.\n" * 3000  # 3 chunks of text, 3,000 mentions
+
+
+def test_a_note_over_its_time_budget_is_422_and_the_next_request_is_answered(
+    coder: Coder,
+) -> None:
+    limits = Limits(max_body_bytes=LIMIT * 10, note_budget=0.001)
+    with serving(create_app(Engine(coder, note_budget=0.001), limits=limits), limits) as running:
+        body = json.dumps({"text": LONG_NOTE}).encode()
+        status, _, answer = call(running.port, "POST", "/v1/code", body)
+        assert status == 422
+        assert answer["error"] == "over_budget"
+        assert answer["message"].startswith("note over the time budget: stopped after ")
+        assert answer["message"].endswith(" s of work (limit 0.001 s)")
+        assert call(running.port, "GET", "/healthz")[0] == 200
+
+
+def test_a_long_note_takes_the_engine_in_turns_with_the_requests_that_wait(
+    coder: Coder,
+) -> None:
+    class CountedTurns(TurnLock):
+        taken = 0
+
+        def __enter__(self) -> None:
+            self.taken += 1
+            super().__enter__()
+
+    engine = Engine(coder)
+    engine._lock = turns = CountedTurns()
+    answer = engine.code_note(LONG_NOTE, "long", "outpatient")
+    # 3 chunks read, 12 blocks of 256 mentions coded, then combination and the rules
+    assert turns.taken == 17
+    assert [c.code for c in answer.codes] == ["J44.9"]

@@ -173,6 +173,7 @@ def load(
         "p50_ms": round(1000 * percentile(latencies, 50), 1),
         "p95_ms": round(1000 * percentile(latencies, 95), 1),
         "p99_ms": round(1000 * percentile(latencies, 99), 1),
+        "max_ms": round(1000 * max(latencies, default=0.0), 1),
         "failures": failures[:5],
     }
 
@@ -199,6 +200,48 @@ def service(
         "rss_mb_loaded": rss_loaded,
         "rss_mb_after": rss_after,
         "levels": levels,
+    }
+
+
+def long_note_beside(
+    notes: list[str], long_note: str, clients: int, requests: int, max_seconds: float
+) -> dict[str, Any]:
+    """Ordinary requests alone, then again while one long note is coded (issue 19: none may
+    wait more than its usual p99 plus 2 s; 0 lost)."""
+    server = Server(1)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+        expected = []
+        for i, text in enumerate(notes):
+            status, answer = post(conn, "/v1/code", {"text": text, "document": f"n{i}"})
+            assert status == 200, answer
+            expected.append(answer)
+        alone = load(server.port, notes, expected, clients, requests, max_seconds)
+        long_answer: dict[str, Any] = {}
+
+        def code_long() -> None:
+            started = time.perf_counter()
+            status, answer = post(conn, "/v1/code", {"text": long_note, "document": "long"})
+            long_answer.update(
+                status=status,
+                codes=len(answer.get("codes", [])),
+                s=round(time.perf_counter() - started, 2),
+            )
+
+        thread = threading.Thread(target=code_long)
+        thread.start()
+        time.sleep(0.2)  # the long note is in the engine before the others come
+        beside = load(server.port, notes, expected, clients, requests, max_seconds)
+        thread.join()
+        conn.close()
+    finally:
+        server.stop()
+    return {
+        "long_note_chars": len(long_note),
+        "long_note": long_answer,
+        "alone": alone,
+        "beside_long_note": beside,
+        "limit_ms": round(alone["p99_ms"] + 2000, 1),
     }
 
 
@@ -290,6 +333,25 @@ def markdown(results: dict[str, Any]) -> str:
         f"| {b['steady_docs_per_s']} | {b['startup_s']} |"
         for b in results["batch"]
     ]
+    long = results["long_note"]
+    lines += [
+        "",
+        f"One {long['long_note_chars']:,}-character note (answered {long['long_note']['status']} "
+        f"in {long['long_note']['s']} s) among {long['beside_long_note']['requests']} ordinary "
+        "requests from 4 clients, one server worker (target: no ordinary request waits more "
+        f"than its p99 alone plus 2 s, {long['limit_ms']} ms):",
+        "",
+        "| ordinary requests | ok | failed + lost | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {level['ok']} | {level['failed'] + level['lost']} | {level['p50_ms']} "
+        f"| {level['p99_ms']} | {level['max_ms']} |"
+        for name, level in (
+            ("alone", long["alone"]),
+            ("beside the long note", long["beside_long_note"]),
+        )
+    ]
     return "\n".join(lines)
 
 
@@ -315,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = [round(x, 2) for x in os.getloadavg()]
     runs = [service(1, notes, CLIENTS, args.requests, args.max_seconds)]
     runs.append(service(2, notes, (16,), args.requests, args.max_seconds))
+    long_note = "\n\n".join(gold * (1 + 1_000_000 // sum(map(len, gold))))[:1_000_000]
+    beside = long_note_beside(notes, long_note, 4, args.requests, args.max_seconds)
     folder = Path(tempfile.mkdtemp(prefix="medcode-batch-")) / "notes"
     folder.mkdir()
     for i in range(args.documents):
@@ -328,11 +392,14 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": load_before,
         "service": runs,
         "batch": batches,
+        "long_note": beside,
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
     table = markdown(results)
     print(table)
-    lost = sum(level["failed"] + level["lost"] for run in runs for level in run["levels"])
+    levels = [level for run in runs for level in run["levels"]]
+    levels += [beside["alone"], beside["beside_long_note"]]
+    lost = sum(level["failed"] + level["lost"] for level in levels)
     if not args.no_write:
         RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         write_doc(table)

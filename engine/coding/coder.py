@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from medcode.engine.reading import build_pipeline
@@ -26,6 +27,7 @@ from .policy import AssertionPolicy
 from .specificity import SpecificityWalker
 
 MAX_CHARS = 20_000_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Mentions coded per chunk of work (`Pace.step`): a few hundred milliseconds at most.
 MENTION_BLOCK = 256
 # The setting read from the kind of document the note is (engine/reading/document_types.yaml).
@@ -84,6 +86,9 @@ class Coder:
             raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
         if not text.strip():
             raise InputError("empty note: there is nothing to code")
+        if (surrogate := _SURROGATE.search(text)) is not None:
+            # half of a UTF-16 pair, from a JSON escape or undecodable bytes: not Unicode text
+            raise InputError(f"not Unicode text: a lone surrogate at character {surrogate.start()}")
         pace = pace or Pace()
         reading = self.reader.read(text, pace.step)
         kind = reading.document_type

@@ -143,6 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=positive_int, default=1, help="processes, each with its own engine"
     )
     p.add_argument("--max-body-bytes", type=positive_int, default=2_000_000, metavar="N")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name to answer besides the bind address and localhost (repeatable)",
+    )
+    p.add_argument("--header-timeout", type=positive_seconds, default=10.0, metavar="SECONDS")
+    p.add_argument("--read-timeout", type=positive_seconds, default=30.0, metavar="SECONDS")
+    p.add_argument("--keep-alive-timeout", type=positive_seconds, default=5.0, metavar="SECONDS")
+    p.add_argument("--max-connections", type=positive_int, default=100, metavar="N")
+    p.add_argument("--max-header-bytes", type=positive_int, default=16_384, metavar="N")
+    p.add_argument(
+        "--budget",
+        type=positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="time budget of a note (seconds of work); a note over it gets 422",
+    )
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI spec and exit")
     _terminology_options(p)

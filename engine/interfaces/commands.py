@@ -335,7 +335,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from .service import create_app
+        from .service import Limits, create_app, server_options
     except ImportError as exc:
         raise UsageError(
             f"medcode serve: needs the service extra ({exc.name} is not installed): "
@@ -344,10 +344,18 @@ def serve(args: argparse.Namespace) -> int:
     if args.openapi:
         print(json.dumps(create_app().openapi(), indent=2, ensure_ascii=False))
         return EXIT_OK
-    if args.workers < 1 or args.max_body_bytes < 1:
-        raise UsageError("medcode serve: --workers and --max-body-bytes must be at least 1")
+    limits = Limits(
+        max_body_bytes=args.max_body_bytes,
+        allowed_hosts=(args.host, *args.allow_host),
+        header_timeout=args.header_timeout,
+        read_timeout=args.read_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=args.max_connections,
+        max_header_bytes=args.max_header_bytes,
+        note_budget=args.budget,
+    )
     # The workers are processes that build the app themselves: settings go by environment.
-    os.environ["MEDCODE_MAX_BODY_BYTES"] = str(args.max_body_bytes)
+    os.environ.update(limits.environment())
     if args.tabular:
         os.environ["MEDCODE_TABULAR"] = args.tabular
     if args.cms_dir:
@@ -360,6 +368,7 @@ def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.log_level in ("debug", "info"),
+        **server_options(limits),
     )
     return EXIT_OK
 

@@ -6,8 +6,11 @@ Every /v1 endpoint answers with the JSON of the matching command (`medcode code 
 One engine per process, loaded at start-up and shared by every request. Calls into it are
 serialised by one lock: spaCy does not promise that a pipeline may run in several threads at
 once (the vocabulary grows as new words are seen, and medspaCy components keep state per call),
-and under the GIL the work is CPU-bound anyway, so the lock costs no throughput. Parallelism is
-by processes: `medcode serve --workers N`, each worker with its own engine.
+and under the GIL the work is CPU-bound anyway, so the lock costs no throughput. A note holds
+the lock per chunk of its work (`Pace`), and the chunks of waiting requests take turns
+(`TurnLock`): a 1 MB note does not hold the others back. Each note has a time budget of work
+(`Limits.note_budget`). Parallelism is by processes: `medcode serve --workers N`, each worker
+with its own engine.
 
 Bad input is a 4xx JSON answer with one clear line: 400 malformed JSON, 413 a body over the
 limit, 415 not JSON, 421 a Host header the server does not answer for, 422 a request the engine
@@ -28,7 +31,6 @@ import json
 import logging
 import os
 import re
-import threading
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -43,7 +45,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from medcode.engine.coding.coder import Coder, InputError
+from medcode.engine.coding.coder import BudgetExceeded, Coder, InputError, Pace
+from medcode.engine.coding.pace import TurnLock
+from medcode.engine.result import CodingResult
 from medcode.terminology import validate_code
 from medcode.terminology.cache import package_version
 
@@ -63,6 +67,8 @@ from .service_schemas import (
 )
 
 MAX_BODY_BYTES = 2_000_000
+# Seconds of work one note may take (a 1 MB note of real text takes about 5 s; docs/RELIABILITY.md).
+NOTE_BUDGET = 60.0
 MAX_CODES = 200
 MAX_SEARCH_RESULTS = 100
 LOG = logging.getLogger("medcode.service")
@@ -159,24 +165,27 @@ class ServiceError(Exception):
 class Engine:
     """The loaded engine shared by all requests; `run` serialises calls into it."""
 
-    def __init__(self, coder: Coder):
+    def __init__(self, coder: Coder, note_budget: float | None = NOTE_BUDGET):
         from medcode.engine.coding.search import Searcher
 
         self.coder = coder
         self.searcher = Searcher(coder.codeset, coder.lexicon, coder.walker)
         self.versions = dict(coder.versions)
-        self._lock = threading.Lock()
+        self.note_budget = note_budget
+        # Taken per chunk of a note's work, in turn: a long note does not hold the others back.
+        self._lock = TurnLock()
 
     def run(self, work: Callable[[], Any]) -> Any:
         with self._lock:
             return work()
 
+    def code_note(self, text: str, document: str, setting: str) -> CodingResult:
+        """One note, chunk by chunk under the engine's lock, within the note's time budget."""
+        pace = Pace(self.note_budget, self._lock)
+        return self.coder.code(text, document=document, setting=setting, pace=pace)
+
     def code(self, request: CodeRequest) -> dict[str, Any]:
-        result = self.run(
-            lambda: self.coder.code(
-                request.text, document=request.document, setting=request.setting
-            )
-        )
+        result = self.code_note(request.text, request.document, request.setting)
         return result.with_input(request.text).to_json()
 
     def search(self, request: SearchRequest) -> dict[str, Any]:
@@ -206,21 +215,17 @@ class Engine:
         if node is None:
             raise ServiceError(422, "unknown_code", "code: not a code of the ICD-10-CM code set")
 
-        def work() -> dict[str, Any]:
-            text = request.text
-            result = coder.code(text, document=request.document, setting=request.setting)
-            answer = explain(result, text, node.key, coder.codeset, coder.lexicon, self.searcher)
-            return answer.to_json()
-
-        return self.run(work)
+        text = request.text
+        result = self.code_note(text, request.document, request.setting)
+        return self.run(
+            lambda: explain(
+                result, text, node.key, coder.codeset, coder.lexicon, self.searcher
+            ).to_json()
+        )
 
     def fhir_code(self, resource: object, setting: str) -> dict[str, Any]:
         notes = read_notes(resource)
-        coded = self.run(
-            lambda: [
-                (n, self.coder.code(n.text, document=n.document, setting=setting)) for n in notes
-            ]
-        )
+        coded = [(n, self.code_note(n.text, n.document, setting)) for n in notes]
         return to_bundle(coded, recorded_now())
 
 
@@ -242,6 +247,7 @@ ENVIRONMENT = {
     "keep_alive_timeout": "MEDCODE_KEEP_ALIVE_TIMEOUT",
     "max_connections": "MEDCODE_MAX_CONNECTIONS",
     "max_header_bytes": "MEDCODE_MAX_HEADER_BYTES",
+    "note_budget": "MEDCODE_NOTE_BUDGET",
 }
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -260,6 +266,8 @@ class Limits:
     - `keep_alive_timeout`: idle seconds between requests before the connection is closed.
     - `max_connections`: open connections per process; one more is answered 503 and closed.
     - `max_header_bytes`: the request line and headers together.
+    - `note_budget`: seconds of work a note may take (the time it waits for the engine is not
+      counted); a note over it gets 422, and the requests behind it go on.
     """
 
     max_body_bytes: int = MAX_BODY_BYTES
@@ -269,6 +277,7 @@ class Limits:
     keep_alive_timeout: float = 5.0
     max_connections: int = 100
     max_header_bytes: int = 16_384
+    note_budget: float = NOTE_BUDGET
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))  # a list is fine
@@ -276,7 +285,7 @@ class Limits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number, at least 1")
-        for name in ("header_timeout", "read_timeout", "keep_alive_timeout"):
+        for name in ("header_timeout", "read_timeout", "keep_alive_timeout", "note_budget"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"{name} must be a number of seconds above 0")
@@ -486,7 +495,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> JSONResponse:
-        return _error(request.url.path, 422, "invalid_input", str(exc))
+        kind = "over_budget" if isinstance(exc, BudgetExceeded) else "invalid_input"
+        return _error(request.url.path, 422, kind, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -863,7 +873,10 @@ def app_from_environment() -> FastAPI:
     """The app `medcode serve` runs (a uvicorn factory, so every worker process loads its own
     engine): `MEDCODE_TABULAR` as for the CLI, the `Limits` from `ENVIRONMENT`'s variables."""
     tabular = os.environ.get("MEDCODE_TABULAR") or None
-    return create_app(limits=Limits.from_environment(), load=lambda: Engine(Coder(tabular)))
+    limits = Limits.from_environment()
+    return create_app(
+        limits=limits, load=lambda: Engine(Coder(tabular), note_budget=limits.note_budget)
+    )
 
 
 __all__ = [
