@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from .cms_index import CmsIndex, IndexTerm
+from .codeset import checked, each_checked
 from .errors import TerminologyError
 from .index_codes import Reconciled
 from .lexicon import normalize_tokens, term_lengths
@@ -70,6 +71,23 @@ class DrugPhrases:
         self.substances = substances
         self.patterns = patterns
         self.lengths = term_lengths(substances)
+
+    def to_payload(self) -> tuple:
+        """Plain data for the on-disk cache (`from_payload` reverses it)."""
+        substances = {words: (s.origin, s.cells) for words, s in self.substances.items()}
+        patterns = tuple((p.column, p.before, p.after, p.text) for p in self.patterns)
+        return substances, patterns
+
+    @classmethod
+    def from_payload(cls, payload: tuple) -> DrugPhrases:
+        """The phrases of `to_payload`'s data; ValueError when the data has another shape."""
+        substances, patterns = checked(payload, tuple, 2)
+        each_checked(checked(substances, dict).values(), tuple, 2)
+        each_checked(checked(patterns, tuple), tuple, 4)
+        return cls(
+            {words: Substance(*found) for words, found in substances.items()},
+            tuple(Pattern(*pattern) for pattern in patterns),
+        )
 
     @classmethod
     def from_index(cls, index: CmsIndex, reconciled: Reconciled, forms) -> DrugPhrases:

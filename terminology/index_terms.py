@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from .cms_index import CmsIndex, IndexFile, IndexTerm
+from .codeset import checked, each_checked
 from .drug_table import DRUG_PHRASES, DrugPhrases
 from .index_codes import Reconciled
 from .lexicon import LexiconEntry, normalize_tokens
@@ -272,6 +273,39 @@ class IndexBuild:
     stems: dict[tuple[str, ...], tuple[str, ...]]
     drugs: DrugPhrases
     cms_dir: str | None = None  # the release folder given, None for the packaged one
+
+    def to_payload(self) -> tuple:
+        """Plain data for the on-disk cache (`from_payload` reverses it), without the entries
+        (the cached lexicon holds them) and the release folder (given at each start)."""
+        neoplasm, drugs = self.neoplasm.to_payload(), self.drugs.to_payload()
+        return (
+            self.label,
+            self.identity,
+            self.counts,
+            neoplasm,
+            self.continuations,
+            self.stems,
+            drugs,
+        )
+
+    @classmethod
+    def from_payload(cls, payload: tuple) -> IndexBuild:
+        """An Index without entries from `to_payload`'s data; ValueError when the data has
+        another shape."""
+        label, identity, counts, neoplasm, continuations, stems, drugs = checked(payload, tuple, 7)
+        each_checked(checked(continuations, dict).values(), tuple)
+        each_checked([c for found in continuations.values() for c in found], tuple, 4)
+        each_checked(checked(stems, dict).values(), tuple)
+        return cls(
+            checked(label, str),
+            checked(identity, str),
+            checked(counts, dict),
+            (),
+            NeoplasmTable.from_payload(neoplasm),
+            continuations,
+            stems,
+            DrugPhrases.from_payload(drugs),
+        )
 
     def continue_path(
         self, term: tuple[str, ...], sentence: Set[str], phrase: Set[str]

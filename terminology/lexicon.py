@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from .codeset import CodeSet, normalize_code
+from .codeset import CodeSet, checked, each_checked, normalize_code
 from .errors import TerminologyError
 from .notes import NoteKind
 from .tabular import NodeKind
@@ -144,6 +144,22 @@ class Lexicon:
         self._read: dict[str, str] = {}
         # by first word, and by first two words (what a match tries at a word)
         self.lengths, self.pair_lengths = lengths or (term_lengths(terms), pair_lengths(terms))
+
+    def to_payload(self) -> tuple:
+        """Plain data for the on-disk cache (`from_payload` reverses it)."""
+        return self.terms, self.rows, self.spelling, (self.lengths, self.pair_lengths)
+
+    @classmethod
+    def from_payload(cls, payload: tuple) -> Lexicon:
+        """The lexicon of `to_payload`'s data; ValueError when the data has another shape."""
+        terms, rows, spelling, lengths = checked(payload, tuple, 4)
+        each_checked(checked(terms, dict).values(), tuple)
+        each_checked(checked(rows, list), tuple, 6)
+        each_checked(checked(spelling, dict).values(), str)
+        firsts, pairs = checked(lengths, tuple, 2)
+        each_checked(checked(firsts, dict).values(), list)
+        each_checked(checked(pairs, dict).values(), list)
+        return cls(terms, rows, spelling, (firsts, pairs))
 
     def __len__(self) -> int:
         return len(self.terms)

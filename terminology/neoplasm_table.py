@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from .cms_index import CmsIndex, IndexTerm
+from .codeset import checked, each_checked
 from .index_codes import Reconciled
 from .lexicon import normalize_tokens
 
@@ -86,6 +87,18 @@ class NeoplasmTable:
     def default(self, column: str) -> str | None:
         """The column's code of "Neoplasm, neoplastic" itself (site unspecified)."""
         return dict(self.main).get(column)
+
+    def to_payload(self) -> tuple:
+        """Plain data for the on-disk cache (`from_payload` reverses it)."""
+        rows = tuple((r.path, r.own, r.above, r.cells, r.order) for r in self.rows)
+        return rows, self.main
+
+    @classmethod
+    def from_payload(cls, payload: tuple) -> NeoplasmTable:
+        """The table of `to_payload`'s data; ValueError when the data has another shape."""
+        rows, main = checked(payload, tuple, 2)
+        each_checked(checked(rows, tuple), tuple, 5)
+        return cls(tuple(SiteRow(*row) for row in rows), checked(main, tuple))
 
     @classmethod
     def from_index(cls, index: CmsIndex, reconciled: Reconciled) -> NeoplasmTable:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -10,7 +9,6 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from medcode.terminology import NoteKind
-from medcode.terminology.cache import cache_dir
 from medcode.terminology.coderefs import parse_references
 
 from .model import (
@@ -68,18 +66,14 @@ class RuleSyntaxError(ValueError):
 
 @cache
 def _parser() -> Lark:
-    """The LALR parser; its tables are cached beside the code set (Lark checks the grammar's
-    hash in the file, so an edited grammar rebuilds them)."""
-    grammar = _GRAMMAR.read_text(encoding="utf-8")
-    folder = cache_dir()
-    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        cache: str | bool = str(folder / f"rules-grammar-{digest}.lark")
-    except OSError:  # a read-only home: build the tables each time
-        cache = False
+    """The LALR parser, built from the grammar once per process (~25 ms). Lark's own file
+    cache is not used: Lark reads it with pickle, so a file planted in the cache folder would
+    run code, and it saves only ~20 ms."""
     return Lark(
-        grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=cache
+        _GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
     )
 
 
