@@ -28,12 +28,14 @@ from pathlib import Path
 import bench_accuracy as accuracy
 import bench_index
 import bench_llm
+import bench_long
 import bench_speed as speed
 from bench_report import render
 from bench_tasks import build_notes, sample
 
 ROOT = Path(__file__).resolve().parents[1]
 CODIESP = ROOT.parent / "shared" / "data" / "codiesp-train"
+MTSAMPLES = ROOT.parent / "shared" / "data" / "mtsamples" / "mtsamples.csv"
 SEED = 20261126
 NOTE_WORDS = 400
 SERVICE_RESULTS = ROOT / "docs" / "bench_service.json"
@@ -132,6 +134,9 @@ def run(plan: Plan, codiesp_dir: Path) -> dict:
     if plan.speed_notes:
         load["speed"] = load_average()
         results["speed"] = speed_section(codiesp_dir, plan.speed_notes)
+    if plan.speed_notes and MTSAMPLES.is_file():
+        load["long_notes"] = load_average()
+        results["long_notes"] = bench_long.run(MTSAMPLES, SEED)
     load["rule_engine"] = load_average()
     results["rule_engine"] = speed.rule_engine(plan.rule_encounters, SEED)
     load["end"] = load_average()

@@ -21,6 +21,7 @@ def render(results: dict) -> str:
         _real_notes(results.get("real_notes")),
         _codiesp(results.get("codiesp", {})),
         _speed(results.get("speed")),
+        _long_notes(results.get("long_notes")),
         _rule_engine(results["rule_engine"]),
         _ambiguity(results.get("ambiguity"), results.get("codiesp", {}).get("documents")),
         _service(results.get("service_load_test")),
@@ -459,6 +460,61 @@ def _speed(s: dict | None) -> str:
             "returns plain JSON from each worker.",
             table(["measure", "medcode", "medspaCy default", "ratio", "target"], rows),
             table(["terminology", "result", "target"], term_rows),
+        ]
+    )
+
+
+def _long_notes(r: dict | None) -> str:
+    if not r:
+        return ""
+    notes, targets, big = r["notes"], r["targets"], r["note_20m"]
+    target = {
+        "note_100k": f"<= {targets['note_100k_s']} s",
+        "lines_200k": f"<= {targets['lines_200k_s']} s",
+    }
+    names = {
+        "note_4k": "a real note (the baseline)",
+        "note_100k": "real notes joined",
+        "note_1m": "real notes joined",
+        "lines_200k": "200,000 short lines, each a problem",
+    }
+    rows = [
+        [names[name], _n(n["chars"]), n["s"], n["us_per_char"], target.get(name, "")]
+        for name, n in notes.items()
+    ]
+    rows.append(
+        [
+            "real notes joined (20 MB, peak RSS below)",
+            _n(big["chars"]),
+            big["s"],
+            round(1e6 * big["s"] / big["chars"], 2),
+            "",
+        ]
+    )
+    return "\n\n".join(
+        [
+            "## 5c. Long notes (issue 19)",
+            "Coded one after another in one fresh process after a warm-up note, the JSON of each "
+            "result built as `medcode code` prints it (tools/bench_long.py). Real notes are "
+            "MTSamples transcriptions joined in a seeded order, as concatenated encounters read; "
+            "the 200,000-line note has a condition on every line, the most mentions a text of "
+            "its size holds.",
+            table(["note", "characters", "seconds", "µs per character", "target"], rows),
+            table(
+                ["measure", "result", "target"],
+                [
+                    [
+                        "time per KB of the 1 MB note / of the 4 KB note",
+                        r["per_kb_ratio"],
+                        f"<= {targets['per_kb_ratio']}",
+                    ],
+                    [
+                        "peak RSS coding the 20 MB note (after the 4 KB one)",
+                        f"{big['peak_rss_mb']} MiB ({big['peak_rss_mb_after_4k']} MiB)",
+                        f"<= {targets['note_20m_rss_mb']:g} MiB",
+                    ],
+                ],
+            ),
         ]
     )
 
