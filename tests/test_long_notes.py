@@ -112,3 +112,9 @@ def test_the_turn_lock_serves_its_waiters_in_the_order_they_came() -> None:
     for thread in threads:
         thread.join()
     assert order == ["holder", "first", "second", "third", "holder again"]
+
+
+def test_a_note_over_twenty_million_characters_is_refused(coder: Coder) -> None:
+    with pytest.raises(InputError) as refused:
+        coder.code("COPD\n" * 4_000_001)
+    assert str(refused.value) == "note too large: 20000005 characters (limit 20000000)"
