@@ -87,8 +87,9 @@ def _from_row(row: Row) -> CodeNode:
 
 
 def normalize_code(text: str) -> str:
-    """`" e119 "` -> `"E11.9"`: strip, upper-case, put the dot after the third character."""
-    return dotted(text.strip().upper())
+    """`" e119 "` -> `"E11.9"`: strip, upper-case (ASCII only: `ſ11.9` is no S11.9), put the
+    dot after the third character."""
+    return dotted(text.strip())
 
 
 class CodeSet:

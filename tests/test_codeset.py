@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from medcode.terminology import CodeSet, NodeKind, NoteKind
+from medcode.terminology.codeset import normalize_code
 
 
 def test_fy2026_counts_match_the_official_code_list(codeset: CodeSet) -> None:
@@ -81,3 +84,17 @@ def test_seventh_characters_come_from_the_nearest_definition(codeset: CodeSet) -
         ("S", "sequela"),
     )
     assert codeset.seventh_characters("E11.9") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (" e119 ", "E11.9"),
+        ("i10", "I10"),
+        ("\u017f11.9", "\u017f11.9"),  # the long s
+        ("\uff4511.9", "\uff4511.9"),  # a full-width e
+    ],
+)
+def test_codes_are_upper_cased_in_ascii_only(text: str, expected: str) -> None:
+    # str.upper() folds the long s into 'S': it would be read as S11.9, a code it is not
+    assert normalize_code(text) == expected
