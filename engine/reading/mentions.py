@@ -75,10 +75,13 @@ class MentionReader:
         within `step()` (the caller's lock and time budget)."""
         mentions: list[Mention] = []
         sections: set[str] = set()
+        # One object per distinct word set: a long note repeats the same sentences and lists,
+        # and each mention keeps three sets (a 20 MB note holds ~100,000 mentions).
+        shared: dict[frozenset[str], frozenset[str]] = {}
         for offset, end in self._chunks(text):
             with step():
                 doc = self.nlp(text[offset:end])
-                mentions += self._mentions(doc, offset)
+                mentions += self._mentions(doc, offset, shared)
                 sections.update(s.category for s in doc._.sections if s.category)
         kind = self.document_types.classify(text, frozenset(sections))
         return Reading(mentions, kind)
@@ -94,7 +97,9 @@ class MentionReader:
             yield offset, end
             offset = end
 
-    def _mentions(self, doc: Doc, offset: int) -> Iterator[Mention]:
+    def _mentions(
+        self, doc: Doc, offset: int, shared: dict[frozenset[str], frozenset[str]]
+    ) -> Iterator[Mention]:
         sentences = SentenceIndex(doc)
         trimester = _trimester(doc)
         for span in doc.ents:
@@ -102,6 +107,10 @@ class MentionReader:
             words = self._context_words(span, sentences)
             if trimester and span._.lexicon_entries[0].key.startswith("O"):
                 words |= trimester  # the weeks the note gives date every pregnancy code
+            attached = frozenset(read_as(sentences.attached(span)))
+            phrase = frozenset(normalize_tokens(span.text)) | frozenset(
+                sentences.attached(span, PHRASE)
+            )
             yield Mention(
                 offset + span.start_char,
                 offset + span.end_char,
@@ -110,11 +119,10 @@ class MentionReader:
                 assertion(span, section),
                 tuple(_modifier(doc[slice(*m.modifier_span)], m, offset) for m in span._.modifiers),
                 span._.lexicon_entries,
-                words,
+                shared.setdefault(words, words),
                 offset + doc[sentences.bounds(span)[0]].idx,
-                frozenset(read_as(sentences.attached(span))),
-                frozenset(normalize_tokens(span.text))
-                | frozenset(sentences.attached(span, PHRASE)),
+                shared.setdefault(attached, attached),
+                shared.setdefault(phrase, phrase),
             )
 
     def _context_words(self, span: Span, sentences: SentenceIndex) -> frozenset[str]:
