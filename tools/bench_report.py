@@ -688,5 +688,22 @@ def _service(s: dict | None) -> str:
                 ["`medcode batch` workers", "documents", "wall s", "docs/s", "steady docs/s"],
                 batch_rows,
             ),
+            *_long_note_beside(s.get("long_note")),
         ]
     )
+
+
+def _long_note_beside(long: dict | None) -> list[str]:
+    """Issue 19: one 1 MB note among ordinary requests."""
+    if not long:
+        return []
+    alone, beside = long["alone"], long["beside_long_note"]
+    return [
+        f"One {_n(long['long_note_chars'])}-character note (answered "
+        f"{long['long_note']['status']} in {long['long_note']['s']} s) among "
+        f"{beside['requests']} ordinary requests from {beside['clients']} clients, one server "
+        f"worker: the slowest ordinary request took {beside['max_ms']} ms (p99 {beside['p99_ms']}"
+        f" ms; alone p99 {alone['p99_ms']} ms, max {alone['max_ms']} ms); target: at most the "
+        f"p99 alone plus 2 s, {long['limit_ms']} ms. Failed or lost: "
+        f"{beside['failed'] + beside['lost']}."
+    ]
