@@ -87,8 +87,8 @@ def _from_row(row: Row) -> CodeNode:
 
 
 def normalize_code(text: str) -> str:
-    """`" e119 "` -> `"E11.9"`: strip, upper-case (ASCII only: `ſ11.9` is no S11.9), put the
-    dot after the third character."""
+    """`" e119 "` -> `"E11.9"`: strip, upper-case (ASCII only: the long s of "\u017f11.9" is no
+    S), put the dot after the third character."""
     return dotted(text.strip())
 
 
