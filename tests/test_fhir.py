@@ -1,14 +1,18 @@
-"""FHIR R4 in and out (engine/fhir.py, `medcode code --fhir`): what we emit is validated with
-the fhir.resources R4B models (R4B is R4 for DocumentReference, Condition and Provenance)."""
+"""FHIR R4 in and out (engine/interfaces/fhir.py, `medcode code --fhir`): what we emit is built
+with the fhir.resources R4B models and validated again here (R4B is R4 for DocumentReference,
+Condition, OperationOutcome, Task and Provenance)."""
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B import bundle as r4b_bundle
+from fhir.resources.R4B import documentreference as r4b_document
 
 from medcode.engine.coding import coder as coder_module
 from medcode.engine.coding.coder import Coder
@@ -20,9 +24,7 @@ from medcode.engine.interfaces.fhir import (
     recorded_now,
     to_bundle,
 )
-
-r4b_bundle = pytest.importorskip("fhir.resources.R4B.bundle")
-r4b_document = pytest.importorskip("fhir.resources.R4B.documentreference")
+from medcode.engine.result import Edit
 
 NOTE = (
     "Assessment: acute on chronic systolic CHF. Type 2 diabetes with diabetic CKD stage 3a. "
@@ -83,6 +85,15 @@ def resources(bundle: dict, kind: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
 
 
+def reported(bundle: dict) -> list[dict[str, Any]]:
+    """The Conditions of reported codes (the excluded candidates are refuted or unconfirmed)."""
+    return [
+        c
+        for c in resources(bundle, "Condition")
+        if c["verificationStatus"]["coding"][0]["code"] in ("confirmed", "provisional")
+    ]
+
+
 def extension(resource: dict, name: str) -> Any:
     (found,) = [e for e in resource["extension"] if e["url"] == EXT + name]
     return next(v for k, v in found.items() if k.startswith("value"))
@@ -95,7 +106,7 @@ def test_a_document_reference_becomes_validated_conditions_and_provenance(coder:
     parsed = r4b_bundle.Bundle.model_validate(bundle)
     assert json.loads(parsed.model_dump_json()) == bundle  # nothing dropped or renamed
     assert (bundle["type"], bundle["timestamp"]) == ("collection", RECORDED)
-    conditions = resources(bundle, "Condition")
+    conditions = reported(bundle)
     assert [
         (
             c["code"]["coding"][0]["system"],
@@ -125,7 +136,7 @@ def test_a_document_reference_becomes_validated_conditions_and_provenance(coder:
 def test_evidence_extensions_point_at_the_words_of_the_note(coder: Coder) -> None:
     bundle = code_bundle(coder, document("note-1", NOTE))
     spans = []
-    for condition in resources(bundle, "Condition"):
+    for condition in reported(bundle):
         for evidence in condition["evidence"]:
             assert evidence["detail"] == [{"reference": "DocumentReference/note-1"}]
             (span,) = evidence["extension"]
@@ -160,8 +171,9 @@ def test_provenance_names_engine_code_set_and_rule_versions(coder: Coder) -> Non
         "reference": "#medcode",
         "display": f"medcode {coder.versions['engine']}",
     }
-    condition_urls = [e["fullUrl"] for e in bundle["entry"][:3]]
-    assert [t["reference"] for t in provenance["target"]] == condition_urls
+    # Its targets: every other resource made from the note (Conditions, Tasks).
+    made = [e["fullUrl"] for e in bundle["entry"][:-1]]
+    assert [t["reference"] for t in provenance["target"]] == made
     assert provenance["entity"] == [
         {"role": "source", "what": {"reference": "DocumentReference/note-1"}}
     ]
@@ -181,10 +193,17 @@ def test_uncertain_inpatient_diagnoses_are_provisional(coder: Coder) -> None:
     assert condition["code"]["coding"][0]["code"] == "J18.9"
     assert condition["verificationStatus"]["coding"][0]["code"] == "provisional"
     outpatient = code_bundle(coder, document("n", UNCERTAIN), setting="outpatient")
-    assert resources(outpatient, "Condition") == []
-    (provenance,) = resources(outpatient, "Provenance")  # nothing coded: it names the document
-    assert provenance["target"] == [{"reference": "DocumentReference/n"}]
+    assert reported(outpatient) == []
+    (excluded,) = resources(outpatient, "Condition")
+    assert excluded["verificationStatus"]["coding"][0]["code"] == "unconfirmed"
     r4b_bundle.Bundle.model_validate(outpatient)
+
+
+def test_a_note_that_yields_nothing_has_a_provenance_of_the_document(coder: Coder) -> None:
+    bundle = code_bundle(coder, document("n", "Seen today. Follow up in two weeks."))
+    (provenance,) = [e["resource"] for e in bundle["entry"]]
+    assert provenance["target"] == [{"reference": "DocumentReference/n"}]
+    r4b_bundle.Bundle.model_validate(bundle)
 
 
 def test_a_bundle_of_documents_skips_other_resources(coder: Coder) -> None:
@@ -198,9 +217,201 @@ def test_a_bundle_of_documents_skips_other_resources(coder: Coder) -> None:
     bundle = code_bundle(coder, source)
     r4b_bundle.Bundle.model_validate(bundle)
     assert [
-        e["resource"].get("code", {}).get("coding", [{}])[0].get("code", "Provenance")
+        (
+            e["resource"]["resourceType"],
+            e["resource"].get("code", {}).get("coding", [{}])[0].get("code"),
+        )
         for e in bundle["entry"]
-    ] == ["I50.23", "E11.22", "N18.31", "Provenance", "J18.9", "Provenance"]
+    ] == [
+        ("Condition", "I50.23"),
+        ("Condition", "E11.22"),
+        ("Condition", "N18.31"),
+        ("Condition", "R07.9"),  # excluded: "Denies chest pain"
+        ("Provenance", None),
+        ("Condition", "J18.9"),
+        ("Task", "provider-query"),  # J18.9: pneumonia of unspecified organism
+        ("Provenance", None),
+    ]
+
+
+# A negated condition, an uncertain one and an unspecified code the note could make specific.
+MIXED = "Discharge Diagnoses: possible pneumonia. Heart failure. Denies chest pain."
+VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+TASK = "https://medcode.invalid/fhir/CodeSystem/task"
+
+
+def span(start: int, end: int, text: str, assertion: str) -> dict[str, Any]:
+    return {
+        "url": EXT + "evidence-span",
+        "extension": [
+            {"url": "start", "valueInteger": start},
+            {"url": "end", "valueInteger": end},
+            {"url": "text", "valueString": text},
+            {"url": "section", "valueString": "discharge_diagnoses"},
+            {"url": "assertion", "valueCode": assertion},
+        ],
+    }
+
+
+def excluded_condition(
+    code: str, status: str, reason: str, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "verificationStatus": {
+            "coding": [{"system": VER, "code": status, "display": status.capitalize()}]
+        },
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                        "code": "encounter-diagnosis",
+                        "display": "Encounter Diagnosis",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": ICD10CM, "version": "2026", "code": code}]},
+        "subject": {"reference": "Patient/p1"},
+        "encounter": {"reference": "Encounter/e1"},
+        "evidence": [{"extension": [evidence], "detail": [{"reference": "DocumentReference/m"}]}],
+        "note": [{"text": reason}],
+    }
+
+
+def without_id(resource: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if k not in ("resourceType", "id")}
+
+
+def test_excluded_candidates_are_refuted_or_unconfirmed_conditions_with_the_reason(
+    coder: Coder,
+) -> None:
+    bundle = code_bundle(coder, document("m", MIXED), setting="outpatient")
+    r4b_bundle.Bundle.model_validate(bundle)
+    (coded,) = reported(bundle)
+    assert coded["code"]["coding"][0]["code"] == "I50.9"
+    uncertain, negated = resources(bundle, "Condition")[1:]
+    assert without_id(uncertain) == excluded_condition(
+        "J18.9",
+        "unconfirmed",
+        "Outpatient: an uncertain diagnosis is not coded; its signs and symptoms are (IV.H)",
+        span(30, 39, "pneumonia", "uncertain"),
+    )
+    assert without_id(negated) == excluded_condition(
+        "R07.9",
+        "refuted",
+        "A negated condition is not coded (I.A; IV.A)",
+        span(63, 73, "chest pain", "negated"),
+    )
+    # The JSON result excludes the same candidates for the same reasons.
+    result = coder.code(MIXED, document="m", setting="outpatient")
+    assert [(e.code, e.reason) for e in result.excluded] == [
+        ("J18.9", uncertain["note"][0]["text"]),
+        ("R07.9", negated["note"][0]["text"]),
+    ]
+
+
+def test_provider_queries_are_tasks_that_focus_on_their_condition(coder: Coder) -> None:
+    bundle = code_bundle(coder, document("m", MIXED))  # inpatient: pneumonia is coded
+    r4b_bundle.Bundle.model_validate(bundle)
+    url_of = {
+        e["resource"]["code"]["coding"][0]["code"]: e["fullUrl"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Condition"
+    }
+    pneumonia, heart_failure = resources(bundle, "Task")
+    assert without_id(pneumonia) == {
+        "extension": [span(30, 39, "pneumonia", "uncertain")],
+        "status": "requested",
+        "intent": "proposal",
+        "code": {
+            "coding": [
+                {
+                    "system": TASK,
+                    "code": "provider-query",
+                    "display": "Provider documentation query",
+                }
+            ]
+        },
+        "description": (
+            "The note supports only J18.9 (Pneumonia, unspecified organism) for "
+            '"pneumonia". Please document the specificity.'
+        ),
+        "focus": {"reference": url_of["J18.9"]},
+        "for": {"reference": "Patient/p1"},
+        "encounter": {"reference": "Encounter/e1"},
+        "authoredOn": RECORDED,
+        "input": [
+            {
+                "type": {
+                    "coding": [
+                        {"system": TASK, "code": "missing", "display": "Missing documentation"}
+                    ]
+                },
+                "valueString": "specificity",
+            }
+        ],
+    }
+    assert (heart_failure["focus"], heart_failure["input"][0]["valueString"]) == (
+        {"reference": url_of["I50.9"]},
+        "type",
+    )
+    (provenance,) = resources(bundle, "Provenance")
+    assert [t["reference"] for t in provenance["target"]][-2:] == [
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Task"
+    ]
+
+
+def test_edits_are_the_issues_of_an_operation_outcome(coder: Coder) -> None:
+    (note,) = read_notes(document("m", MIXED))
+    result = coder.code(note.text, document=note.document, setting="outpatient")
+    # Few notes raise an edit: two given to the coded result, as the rule engine makes them.
+    edits = (
+        Edit("excludes1-conflict", "error", ("I50.9", "J18.9"), "never together", "rules/a:3"),
+        Edit("use-additional", "info", ("I50.9",), "asks for an additional code", "rules/b:5"),
+    )
+    bundle = to_bundle([(note, replace(result, edits=edits))], RECORDED)
+    r4b_bundle.Bundle.model_validate(bundle)
+    (outcome,) = resources(bundle, "OperationOutcome")
+    rule = "https://medcode.invalid/fhir/CodeSystem/edit-rule"
+
+    def code(value: str) -> dict[str, Any]:
+        return {"url": EXT + "edit-code", "valueCoding": {"system": ICD10CM, "code": value}}
+
+    assert outcome["issue"] == [
+        {
+            "extension": [code("I50.9"), code("J18.9")],
+            "severity": "error",
+            "code": "business-rule",
+            "details": {
+                "coding": [{"system": rule, "code": "excludes1-conflict"}],
+                "text": "never together",
+            },
+            "diagnostics": "rules/a:3",
+        },
+        {
+            "extension": [code("I50.9")],
+            "severity": "information",
+            "code": "business-rule",
+            "details": {
+                "coding": [{"system": rule, "code": "use-additional"}],
+                "text": "asks for an additional code",
+            },
+            "diagnostics": "rules/b:5",
+        },
+    ]
+    # After the Conditions, before the Task and the Provenance; a target of the Provenance.
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds == [
+        "Condition",
+        "Condition",
+        "Condition",
+        "OperationOutcome",
+        "Task",
+        "Provenance",
+    ]
+    (provenance,) = resources(bundle, "Provenance")
+    assert {"reference": bundle["entry"][3]["fullUrl"]} in provenance["target"]
 
 
 MARKER = "Zebulon-Quixotic-4417"  # in bad resources: no message may repeat it
@@ -418,6 +629,7 @@ def test_medcode_code_fhir_prints_the_bundle(
     expected = code_bundle(coder, document("note-1", NOTE), recorded="2026-11-18T11:06:40Z")
     assert printed == expected
     assert [e["resource"]["resourceType"] for e in printed["entry"]] == [
+        "Condition",
         "Condition",
         "Condition",
         "Condition",

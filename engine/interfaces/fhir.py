@@ -1,14 +1,17 @@
-"""FHIR R4 in and out, as plain JSON values (no FHIR library at run time).
+"""FHIR R4 in and out. In: plain JSON values, read with messages that never quote them. Out:
+resources built with the fhir.resources R4B models (R4B is R4 for the resources we emit).
 
 In: a `DocumentReference`, or a `Bundle` whose entries hold them, with one `text/plain`
-attachment carried inline (base64 `data`). Out: a `Bundle` (type `collection`) of one
-`Condition` per reported code, ICD-10-CM coding and evidence spans as extensions with character
-offsets into the decoded note, and one `Provenance` per document naming the engine, code-set and
-rule versions (a contained `Device`).
+attachment carried inline (base64 `data`). Out: a `Bundle` (type `collection`); for each
+document one `Condition` per reported code (confirmed or provisional) and per excluded
+candidate (refuted or unconfirmed, the reason as its note), ICD-10-CM coding and evidence spans
+as extensions with character offsets into the decoded note; an `OperationOutcome` of the edits;
+one `Task` per provider query, its focus the Condition; and one `Provenance` naming the engine,
+code-set and rule versions (a contained `Device`).
 
 Ids are UUID v5 of the document and code, so the same note gives the same Bundle; only
-`Bundle.timestamp` and `Provenance.recorded` carry the time of coding (`SOURCE_DATE_EPOCH`
-fixes it, for reproducible output).
+`Bundle.timestamp`, `Task.authoredOn` and `Provenance.recorded` carry the time of coding
+(`SOURCE_DATE_EPOCH` fixes it, for reproducible output).
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from medcode.engine.result import CodedCode, CodingResult, Evidence
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.device import Device
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.provenance import Provenance
+from fhir.resources.R4B.resource import Resource
+from fhir.resources.R4B.task import Task
+
+from medcode.engine.result import CodedCode, CodingResult, Edit, Evidence, ExcludedCode, Query
 
 from .inputs import MAX_BYTES
 
@@ -34,6 +45,11 @@ CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-st
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+# Code systems of our own: the rule of an edit, and what a Task asks.
+EDIT_RULE = "https://medcode.invalid/fhir/CodeSystem/edit-rule"
+TASK_CODE = "https://medcode.invalid/fhir/CodeSystem/task"
+# A rule pack's edit severities as OperationOutcome.issue.severity.
+ISSUE_SEVERITY = {"error": "error", "warning": "warning", "info": "information"}
 # Deterministic resource ids: uuid5 in a namespace of our own.
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://medcode.invalid/fhir")
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -253,24 +269,48 @@ def recorded_now() -> str:
 
 
 def to_bundle(coded: Sequence[tuple[FhirNote, CodingResult]], recorded: str) -> dict[str, Any]:
-    """A `collection` Bundle: for each note its Conditions, in sequence, then its Provenance."""
-    entries: list[dict[str, Any]] = []
-    for note, result in coded:
-        conditions = [(_uuid(note.document, "Condition", c.code), c) for c in result.codes]
-        for ident, code in conditions:
-            entries.append(_entry(ident, _condition(ident, code, note, result)))
-        ident = _uuid(note.document, "Provenance")
-        targets = [{"reference": f"urn:uuid:{i}"} for i, _ in conditions] or [note.reference]
-        entries.append(_entry(ident, _provenance(ident, targets, note, result, recorded)))
-    return {"resourceType": "Bundle", "type": "collection", "timestamp": recorded, "entry": entries}
+    """A `collection` Bundle, as FHIR JSON: for each note its Conditions (the reported codes in
+    sequence, then the excluded candidates), an OperationOutcome of its edits, a Task per
+    provider query, then its Provenance. Built with the fhir.resources R4B models (R4B is R4
+    for these resources), so what we emit is validated as it is made."""
+    entries = [
+        {"fullUrl": f"urn:uuid:{ident}", "resource": resource}
+        for note, result in coded
+        for ident, resource in _document(note, result, recorded)
+    ]
+    bundle = Bundle(type="collection", timestamp=recorded, entry=entries)
+    return bundle.model_dump(mode="json")
+
+
+def _document(note: FhirNote, result: CodingResult, recorded: str) -> list[tuple[str, Resource]]:
+    """The resources of one note with their ids, Provenance last."""
+    made: list[tuple[str, Resource]] = []
+    condition_of: dict[str, str] = {}  # code -> id of its Condition: what a query is about
+    for code in result.codes:
+        ident = _uuid(note.document, "Condition", code.code)
+        made.append((ident, _condition(ident, code, note, result)))
+        condition_of.setdefault(code.code, ident)
+    for excluded in result.excluded:
+        # A code may be excluded for two reasons (two mentions): one Condition each.
+        ident = _uuid(note.document, "Condition", excluded.code, excluded.reason)
+        made.append((ident, _excluded(ident, excluded, note, result)))
+        condition_of.setdefault(excluded.code, ident)
+    if result.edits:
+        ident = _uuid(note.document, "OperationOutcome")
+        made.append((ident, _outcome(ident, result.edits)))
+    for query in result.queries:
+        ident = _uuid(note.document, "Task", query.code, query.missing)
+        about = condition_of.get(query.code)
+        focus = {"reference": f"urn:uuid:{about}"} if about else note.reference
+        made.append((ident, _task(ident, query, focus, note, recorded)))
+    ident = _uuid(note.document, "Provenance")
+    targets = [{"reference": f"urn:uuid:{i}"} for i, _ in made] or [note.reference]
+    made.append((ident, _provenance(ident, targets, note, result, recorded)))
+    return made
 
 
 def _uuid(*parts: str) -> str:
     return str(uuid.uuid5(NAMESPACE, "\0".join(parts)))
-
-
-def _entry(ident: str, resource: dict[str, Any]) -> dict[str, Any]:
-    return {"fullUrl": f"urn:uuid:{ident}", "resource": resource}
 
 
 def _concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
@@ -280,43 +320,67 @@ def _concept(system: str, code: str, display: str | None = None) -> dict[str, An
     return {"coding": [coding]}
 
 
-def _condition(ident: str, code: CodedCode, note: FhirNote, result: CodingResult) -> dict:
+def _condition(ident: str, code: CodedCode, note: FhirNote, result: CodingResult) -> Condition:
+    """A reported code: active, confirmed or provisional, with its sequence and confidence."""
     # Inpatient coding reports uncertain diagnoses as if established (II.H): FHIR keeps the
     # doubt in verificationStatus when every span of the code was uncertain.
     provisional = all(e.assertion == "uncertain" for e in code.evidence)
-    condition: dict[str, Any] = {
-        "resourceType": "Condition",
-        "id": ident,
-        "extension": [
+    return Condition(
+        id=ident,
+        extension=[
             {"url": EXTENSION + "sequence", "valuePositiveInt": code.sequence},
             {"url": EXTENSION + "confidence", "valueCode": code.confidence},
         ],
-        "clinicalStatus": _concept(CONDITION_CLINICAL, "active", "Active"),
-        "verificationStatus": _concept(
+        clinicalStatus=_concept(CONDITION_CLINICAL, "active", "Active"),
+        verificationStatus=_concept(
             CONDITION_VERIFICATION,
             *(("provisional", "Provisional") if provisional else ("confirmed", "Confirmed")),
         ),
+        **_condition_parts(code.code, code.description, code.evidence, note, result),
+    )
+
+
+def _excluded(
+    ident: str, excluded: ExcludedCode, note: FhirNote, result: CodingResult
+) -> Condition:
+    """A candidate not reported: refuted when the note negates every mention, else unconfirmed
+    (uncertain outside inpatient, superseded by a more specific or combination code...); the
+    reason is its note. No clinicalStatus: the engine makes no claim about it."""
+    refuted = {e.assertion for e in excluded.evidence} == {"negated"}
+    return Condition(
+        id=ident,
+        verificationStatus=_concept(
+            CONDITION_VERIFICATION,
+            *(("refuted", "Refuted") if refuted else ("unconfirmed", "Unconfirmed")),
+        ),
+        note=[{"text": excluded.reason}],
+        **_condition_parts(excluded.code, None, excluded.evidence, note, result),
+    )
+
+
+def _condition_parts(
+    code: str,
+    description: str | None,
+    evidence: Sequence[Evidence],
+    note: FhirNote,
+    result: CodingResult,
+) -> dict[str, Any]:
+    """What every Condition has: category, ICD-10-CM code, subject, encounter, evidence."""
+    coding = {"system": ICD10CM, "version": str(result.fy), "code": code}
+    concept: dict[str, Any] = {"coding": [coding]}
+    if description:
+        coding["display"] = description
+        concept["text"] = description
+    parts: dict[str, Any] = {
         "category": [_concept(CONDITION_CATEGORY, "encounter-diagnosis", "Encounter Diagnosis")],
-        "code": {
-            "coding": [
-                {
-                    "system": ICD10CM,
-                    "version": str(result.fy),
-                    "code": code.code,
-                    "display": code.description,
-                }
-            ],
-            "text": code.description,
-        },
+        "code": concept,
         # Condition.subject is required: the note's subject, or a display-only reference.
         "subject": note.subject or {"display": f"the subject of {note.document}"},
+        "evidence": [{"extension": [_span(e)], "detail": [note.reference]} for e in evidence],
     }
     if note.encounter is not None:
-        condition["encounter"] = note.encounter
-    condition["evidence"] = [
-        {"extension": [_span(e)], "detail": [note.reference]} for e in code.evidence
-    ]
-    return condition
+        parts["encounter"] = note.encounter
+    return parts
 
 
 def _span(evidence: Evidence) -> dict[str, Any]:
@@ -332,32 +396,81 @@ def _span(evidence: Evidence) -> dict[str, Any]:
     return {"url": EXTENSION + "evidence-span", "extension": parts}
 
 
+def _outcome(ident: str, edits: Sequence[Edit]) -> OperationOutcome:
+    """The edits of a note, one issue each: the rule as a coding, its message, the rule's
+    source as diagnostics and the codes it concerns as `edit-code` extensions."""
+    return OperationOutcome(
+        id=ident,
+        issue=[
+            {
+                "extension": [
+                    {"url": EXTENSION + "edit-code", "valueCoding": {"system": ICD10CM, "code": c}}
+                    for c in edit.codes
+                ],
+                "severity": ISSUE_SEVERITY[edit.severity],
+                "code": "business-rule",
+                "details": {
+                    "coding": [{"system": EDIT_RULE, "code": edit.rule}],
+                    "text": edit.message,
+                },
+                "diagnostics": edit.source,
+            }
+            for edit in edits
+        ],
+    )
+
+
+def _task(ident: str, query: Query, focus: dict[str, str], note: FhirNote, recorded: str) -> Task:
+    """A provider query: a proposed Task whose focus is the Condition it would make more
+    specific, its description the question, its input the element the note lacks."""
+    task: dict[str, Any] = {
+        "id": ident,
+        "extension": [_span(e) for e in query.evidence],
+        "status": "requested",
+        # A query asks; it does not order (AHIMA/ACDIS query practice): a proposal.
+        "intent": "proposal",
+        "code": _concept(TASK_CODE, "provider-query", "Provider documentation query"),
+        "description": query.question,
+        "focus": focus,
+        "authoredOn": recorded,
+        "input": [
+            {
+                "type": _concept(TASK_CODE, "missing", "Missing documentation"),
+                "valueString": query.missing,
+            }
+        ],
+    }
+    if note.subject is not None:
+        task["for"] = note.subject
+    if note.encounter is not None:
+        task["encounter"] = note.encounter
+    return Task.model_validate(task)  # `for` is a Python keyword: the JSON name
+
+
 def _provenance(
     ident: str,
     targets: list[dict[str, str]],
     note: FhirNote,
     result: CodingResult,
     recorded: str,
-) -> dict[str, Any]:
+) -> Provenance:
     versions = result.versions
-    device = {
-        "resourceType": "Device",
-        "id": DEVICE_ID,
-        "deviceName": [{"name": "medcode", "type": "model-name"}],
-        "version": [
+    device = Device(
+        id=DEVICE_ID,
+        deviceName=[{"name": "medcode", "type": "model-name"}],
+        version=[
             {"type": {"text": key}, "value": versions[key]}
             for key in ("engine", "code_set", "index", "rules")
             if versions.get(key)
         ],
-    }
-    return {
-        "resourceType": "Provenance",
-        "id": ident,
-        "contained": [device],
-        "target": targets,
-        "recorded": recorded,
-        "activity": _concept(DATA_OPERATION, "CREATE", "create"),
-        "agent": [
+    )
+    return Provenance(
+        id=ident,
+        contained=[device],
+        target=targets,
+        recorded=recorded,
+        activity=_concept(DATA_OPERATION, "CREATE", "create"),
+        agent=[
             {
                 "type": _concept(PARTICIPANT_TYPE, "assembler", "Assembler"),
                 "who": {
@@ -366,8 +479,8 @@ def _provenance(
                 },
             }
         ],
-        "entity": [{"role": "source", "what": note.reference}],
-    }
+        entity=[{"role": "source", "what": note.reference}],
+    )
 
 
 __all__ = [
