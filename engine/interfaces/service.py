@@ -52,6 +52,7 @@ from medcode.terminology import validate_code
 from medcode.terminology.cache import package_version
 
 from .fhir import FhirInputError, lone_surrogate, read_notes, recorded_now, to_bundle
+from .fhir_metadata import capability_statement, code_operation
 from .service_schemas import (
     CHECK_RESULT,
     CODE_RESULT,
@@ -409,6 +410,19 @@ def create_app(
         except FhirInputError as exc:
             raise ServiceError(422, "invalid_fhir", str(exc)) from exc
         return FhirResponse(bundle)
+
+    # FHIR's own discovery, answered without the engine; FHIR clients read these, not OpenAPI.
+    @app.get("/fhir/r4/metadata", response_class=FhirResponse, include_in_schema=False)
+    def fhir_metadata() -> JSONResponse:
+        """The CapabilityStatement of the FHIR endpoint."""
+        return FhirResponse(capability_statement())
+
+    @app.get(
+        "/fhir/r4/OperationDefinition/code", response_class=FhirResponse, include_in_schema=False
+    )
+    def fhir_code_operation() -> JSONResponse:
+        """The OperationDefinition of $code."""
+        return FhirResponse(code_operation())
 
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
