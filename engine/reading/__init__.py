@@ -6,7 +6,8 @@ ConText modifiers (negated, uncertain, historical, hypothetical, family), and fr
 pipeline: sentences, sections, concepts, measurements (BMI, weeks of gestation), ConText.
 Each stage is a spaCy component, so users can add them to their own pipeline:
 `nlp.add_pipe("medcode_sentences")`, `nlp.add_pipe("medcode_sections")`,
-`nlp.add_pipe("medcode_concepts")`, `nlp.add_pipe("medcode_context")`.
+`nlp.add_pipe("medcode_concepts")`, `nlp.add_pipe("medcode_context")`; a saved pipeline
+holds only their configs and loads anywhere medcode is installed (docs/SPACY.md).
 """
 
 from pathlib import Path
@@ -21,7 +22,7 @@ from . import (
     sections,  # noqa: F401  (registers "medcode_sections")
     sentences,  # noqa: F401  (registers "medcode_sentences")
 )
-from .extensions import declare_extensions
+from .extensions import declare_context_graph, declare_extensions
 from .sentences import split_flattened_lines
 
 _HERE = Path(__file__).parent
@@ -65,7 +66,8 @@ def make_context(nlp: Language, name: str):
     """medspaCy's ConText with the rules of context_rules.yaml.
 
     Modifiers that overlap a concept are dropped: "without" inside the title "GERD without
-    esophagitis" does not negate it.
+    esophagitis" does not negate it. `doc._.context_graph` is rebuilt from the spans' modifiers
+    when read, so that the Doc serializes (extensions.py).
     """
     from medspacy.context import ConText
     from medspacy.context.context import DEFAULT_ATTRIBUTES
@@ -80,6 +82,7 @@ def make_context(nlp: Language, name: str):
         span_attrs={**DEFAULT_ATTRIBUTES, "OTHER_PERSON": {"is_other_person": True}},
     )
     context.add(context_rules())
+    declare_context_graph()  # after ConText, which declares the attribute anew
     return context
 
 
