@@ -81,10 +81,13 @@ def call(
     content_type: str | None = "application/json",
     chunks: list[bytes] | None = None,
     host: str | None = None,
+    key: str | None = None,
 ) -> tuple[int, str, Any]:
     """One request on a fresh connection: (status, content type, decoded JSON)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": content_type} if content_type else {}
+    if key is not None:
+        headers["X-API-Key"] = key
     if host is not None:
         headers["Host"] = host
     data: Any = raw if raw is not None else (None if body is None else json.dumps(body).encode())
@@ -341,6 +344,7 @@ def test_the_committed_spec_is_what_the_server_serves(port: int) -> None:
     assert sorted((p, m) for p, ops in served["paths"].items() for m in ops) == [
         ("/fhir/r4/$code", "post"),
         ("/healthz", "get"),
+        ("/readyz", "get"),
         ("/v1/check", "post"),
         ("/v1/code", "post"),
         ("/v1/explain", "post"),
@@ -369,6 +373,7 @@ def _document_reference(ident: str, text: str) -> dict[str, Any]:
 # (the FHIR body's problem is below what the spec can say: only the server refuses it).
 CONTRACT: dict[tuple[str, str], tuple[object, object, bool]] = {
     ("/healthz", "get"): (None, None, False),
+    ("/readyz", "get"): (None, None, False),
     ("/v1/code", "post"): ({"text": NOTE, "setting": "outpatient"}, {"text": 7}, True),
     ("/v1/search", "post"): ({"phrase": "copd"}, {"phrase": ""}, True),
     ("/v1/check", "post"): ({"codes": ["I10"], "age": 50}, {"codes": ["I10"], "age": -1}, True),
@@ -410,6 +415,7 @@ def test_every_operation_of_the_spec_keeps_its_contract(port: int) -> None:
         assert sorted(operation["responses"]) == [
             "200",
             "400",
+            "401",
             "408",
             "413",
             "415",
@@ -434,8 +440,9 @@ def test_every_operation_of_the_spec_keeps_its_contract(port: int) -> None:
             assert (str(status), kind) == (code, media), (path, code)
             jsonschema.validate(answer, schema)
             checked.append((path, code))
-    # 408 (a body that does not arrive in time) is tested in test_service_hostile.py.
-    assert len(checked) == 2 + 6 * 6
+    # 408 (a body that does not arrive in time) is tested in test_service_hostile.py, 401 (a
+    # server with keys) in test_service_auth.py.
+    assert len(checked) == 2 * 2 + 6 * 6
 
 
 # -- FHIR over HTTP ------------------------------------------------------------------------------
@@ -506,6 +513,7 @@ def test_serve_without_the_extra_says_what_to_install(
 
 
 def test_medcode_serve_runs_and_stops_on_sigterm() -> None:
+    key = "serve-test-key-0123456789"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
@@ -514,7 +522,7 @@ def test_medcode_serve_runs_and_stops_on_sigterm() -> None:
         [*command, "--max-body-bytes", "100", "--log-level", "warning"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "MEDCODE_API_KEYS": key},
     )
     try:
         deadline = time.monotonic() + 60
@@ -526,8 +534,11 @@ def test_medcode_serve_runs_and_stops_on_sigterm() -> None:
                 assert server.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
         assert (health[0], health[2]["status"]) == (200, "ok")
-        assert call(free, "POST", "/v1/validate", {"codes": ["J44.1"]})[0] == 200
-        assert call(free, "POST", "/v1/code", {"text": "x" * 100})[:2] == (413, "application/json")
+        assert call(free, "GET", "/readyz")[::2] == (200, {"status": "ready"})
+        assert call(free, "POST", "/v1/validate", {"codes": ["J44.1"]})[0] == 401
+        assert call(free, "POST", "/v1/validate", {"codes": ["J44.1"]}, key=key)[0] == 200
+        too_large = call(free, "POST", "/v1/code", {"text": "x" * 100}, key=key)
+        assert too_large[:2] == (413, "application/json")
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=30)

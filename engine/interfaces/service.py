@@ -21,26 +21,42 @@ content: notes carry PHI. A 4xx keeps the connection open.
 Against slow or idle clients (`Limits`): `ServiceProtocol`, uvicorn's h11 protocol with a time
 limit on a request's headers and another on its body, and a cap on open connections; run it
 with `server_options(limits)`.
+
+Who may call (`Auth`): API keys from the environment, as `Authorization: Bearer KEY` or
+`X-API-Key: KEY`, compared in constant time; /healthz and /readyz are open. Every request
+has an id (`X-Request-ID`), in its answer and in every log line of it (`log_config`).
+Prometheus metrics at /metrics; /docs and /redoc from local files (fastapi-offline).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import copy
 import functools
+import hashlib
+import hmac
+import ipaddress
 import json
 import logging
 import os
 import re
 import traceback
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import h11
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -61,6 +77,7 @@ from .service_schemas import (
     FHIR_INPUT,
     FHIR_JSON,
     HEALTH,
+    READY,
     SEARCH_RESULT,
     VALIDATE_RESULT,
     answers,
@@ -224,10 +241,11 @@ class Engine:
             ).to_json()
         )
 
-    def fhir_code(self, resource: object, setting: str) -> dict[str, Any]:
+    def fhir_code(self, resource: object, setting: str) -> tuple[dict[str, Any], int]:
+        """The Bundle for the DocumentReferences of `resource`, and how many notes it coded."""
         notes = read_notes(resource)
         coded = [(n, self.code_note(n.text, n.document, setting)) for n in notes]
-        return to_bundle(coded, recorded_now())
+        return to_bundle(coded, recorded_now()), len(coded)
 
 
 # -- response schemas (OpenAPI): the keys of the CLI's JSON; docs/schema/ has the full ones ---
@@ -320,6 +338,253 @@ class Limits:
         return {ENVIRONMENT[name]: str(value) for name, value in values.items()}
 
 
+# -- who may call ------------------------------------------------------------------------------
+
+API_KEYS_ENV = "MEDCODE_API_KEYS"  # comma-separated
+API_KEYS_FILE_ENV = "MEDCODE_API_KEYS_FILE"  # one key a line
+NO_AUTH_ENV = "MEDCODE_NO_AUTH"  # "1": no keys, chosen (medcode serve --no-auth, loopback only)
+OPEN_METRICS_ENV = "MEDCODE_OPEN_METRICS"  # "1": /metrics without a key
+MIN_KEY_CHARS = 16
+# Answered without a key: probes, and the API's description (the spec is public: docs/openapi.json).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_PREFIXES = ("/openapi.json", "/static-offline-docs/")
+_KEY_SHAPE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what an HTTP header carries as is
+
+
+class AuthError(ValueError):
+    """Keys that cannot be used, or a server that would be open where it must not be: one line
+    that never quotes a key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """Who may call: any request bearing one of the keys, as `Authorization: Bearer KEY` or
+    `X-API-Key: KEY`. Only the keys' SHA-256 digests are kept, and a presented key is compared
+    with every one of them by `hmac.compare_digest` (equal lengths, no early exit), so the time
+    of an answer tells nothing of which key, or how much of one, matched. `open_metrics` lets
+    /metrics answer without a key."""
+
+    digests: tuple[bytes, ...] = dataclass_field(repr=False)
+    open_metrics: bool = False
+
+    @classmethod
+    def of(cls, keys: tuple[str, ...] | list[str], open_metrics: bool = False) -> Auth:
+        """Checked keys: at least one, each at least `MIN_KEY_CHARS` visible ASCII characters."""
+        if not keys:
+            raise AuthError("no API keys given")
+        for number, key in enumerate(keys, 1):
+            if len(key) < MIN_KEY_CHARS or not _KEY_SHAPE.match(key):
+                raise AuthError(
+                    f"API key {number}: must be at least {MIN_KEY_CHARS} characters, "
+                    "letters, digits and punctuation (no spaces)"
+                )
+        digests = tuple(hashlib.sha256(k.encode("ascii")).digest() for k in keys)
+        return cls(digests, open_metrics)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Auth | None:
+        """The keys of `MEDCODE_API_KEYS` and of the file `MEDCODE_API_KEYS_FILE` (blank lines
+        and `#` comments skipped); None when `MEDCODE_NO_AUTH=1` chose no authentication. No
+        keys and no such choice, or both, is an AuthError."""
+        keys = [k.strip() for k in environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
+        path = environ.get(API_KEYS_FILE_ENV, "").strip()
+        if path:
+            try:
+                lines = Path(path).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                why = getattr(exc, "strerror", None) or "not UTF-8 text"
+                raise AuthError(f"{API_KEYS_FILE_ENV}: cannot read {path}: {why}") from None
+            keys += [k.strip() for k in lines if k.strip() and not k.lstrip().startswith("#")]
+        no_auth = environ.get(NO_AUTH_ENV, "").strip() == "1"
+        if no_auth:
+            if keys:
+                raise AuthError("API keys given and authentication turned off: choose one")
+            return None
+        if not keys:
+            raise AuthError(
+                f"no API keys: set {API_KEYS_ENV} or {API_KEYS_FILE_ENV} "
+                "(or --no-auth, on a loopback address only)"
+            )
+        return cls.of(keys, environ.get(OPEN_METRICS_ENV, "").strip() == "1")
+
+    @classmethod
+    def for_server(cls, host: str, environ: Mapping[str, str] = os.environ) -> Auth | None:
+        """`from_environment`, and no authentication only on a loopback address: what
+        `medcode serve` checks before it starts."""
+        chosen = cls.from_environment(environ)
+        if chosen is None and not is_loopback(host):
+            raise AuthError(
+                f"--no-auth is for a loopback address only, not {host}: give API keys "
+                f"({API_KEYS_ENV} or --api-keys-file)"
+            )
+        return chosen
+
+    def admits(self, scope: dict) -> bool:
+        """Whether the request may go on: an open path, or one of the keys."""
+        path = scope["path"]
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            return True
+        if path == "/metrics" and self.open_metrics:
+            return True
+        presented = _presented_key(scope["headers"])
+        if presented is None:
+            return False
+        digest = hashlib.sha256(presented).digest()
+        matched = False
+        for known in self.digests:  # every key, always: no early exit
+            matched |= hmac.compare_digest(digest, known)
+        return matched
+
+
+def _presented_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    for name, value in headers:
+        if name == b"x-api-key":
+            return value.strip()
+        if name == b"authorization":
+            scheme, _, token = value.strip().partition(b" ")
+            if scheme.lower() == b"bearer":
+                return token.strip()
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, as given to --host) is this machine only."""
+    name = _host_name(host)
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Authenticate:
+    """ASGI middleware: 401 for a request without a valid key (`Auth.admits`), the same answer
+    for a missing, malformed or unknown key, with `WWW-Authenticate: Bearer`. It runs before
+    the body is read."""
+
+    def __init__(self, app: Callable, auth: Auth):
+        self.app, self.auth = app, auth
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or self.auth.admits(scope):
+            await self.app(scope, receive, send)
+            return
+        body, media = _error_body(
+            scope["path"],
+            401,
+            "unauthorized",
+            "authentication required: send an API key as Authorization: Bearer KEY "
+            "or X-API-Key: KEY",
+        )
+        answer = JSONResponse(
+            body,
+            status_code=401,
+            media_type=media,
+            headers={"WWW-Authenticate": 'Bearer realm="medcode"'},
+        )
+        await answer(scope, receive, send)
+
+
+# -- request ids and logs ----------------------------------------------------------------------
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller's id is taken only in this shape (a UUID, a trace id): never free text, which could
+# carry anything into the logs.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "medcode_request_id", default="-"
+)
+
+
+class RequestId:
+    """ASGI middleware: the request's id, the caller's `X-Request-ID` if well formed, else a
+    new UUID; echoed in the answer's `X-Request-ID` and set for every log line written while
+    the request runs (`RequestIdFilter`), the access log line included."""
+
+    def __init__(self, app: Callable):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        given_text = given.decode("latin-1")
+        request_id = given_text if _REQUEST_ID.match(given_text) else uuid.uuid4().hex
+        token = _current_request_id.set(request_id)
+
+        async def tagged(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("ascii")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            _current_request_id.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives every log record a `request_id`: the id of the request it was written for, "-"
+    outside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _current_request_id.get()
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration (`uvicorn.run(log_config=...)`) with the request id in
+    every line, the service's own log (`medcode.*`) included."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"request_id": {"()": RequestIdFilter}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["request_id"]
+    config["formatters"]["default"]["fmt"] = "%(levelprefix)s [%(request_id)s] %(message)s"
+    config["formatters"]["access"]["fmt"] = (
+        '%(levelprefix)s [%(request_id)s] %(client_addr)s - "%(request_line)s" %(status_code)s'
+    )
+    config["loggers"]["medcode"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+# -- metrics -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The app's Prometheus registry (one per app, so apps in one process do not share counts)
+    and the service's own counters; the instrumentator adds the HTTP ones to it."""
+
+    registry: CollectorRegistry
+    notes_coded: Counter
+    notes_over_budget: Counter
+
+    @classmethod
+    def new(cls) -> Metrics:
+        registry = CollectorRegistry()
+        return cls(
+            registry,
+            Counter(
+                "medcode_notes_coded",
+                "Notes coded, by endpoint.",
+                ["endpoint"],
+                registry=registry,
+            ),
+            Counter(
+                "medcode_notes_over_budget",
+                "Notes stopped by their time budget (answered 422 over_budget), by endpoint.",
+                ["endpoint"],
+                registry=registry,
+            ),
+        )
+
+
 # -- the app -----------------------------------------------------------------------------------
 
 
@@ -328,9 +593,11 @@ def create_app(
     *,
     limits: Limits = Limits(),
     load: Callable[[], Engine] | None = None,
+    auth: Auth | None = None,
 ) -> FastAPI:
     """The ASGI app. `engine` is shared by every request; without one, `load` builds it at
-    start-up (uvicorn runs the lifespan before it accepts a connection)."""
+    start-up (uvicorn runs the lifespan before it accepts a connection). `auth` None answers
+    anyone: an embedder that puts authentication in front; `medcode serve` asks for keys."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -338,7 +605,8 @@ def create_app(
             app.state.engine = load()
         yield
 
-    app = FastAPI(
+    # /docs and /redoc from the package's own copies of Swagger UI and ReDoc: no CDN
+    app = FastAPIOffline(
         title="medcode",
         version=package_version(),
         description=(
@@ -355,15 +623,26 @@ def create_app(
             raise ServiceError(503, "not_ready", "the engine is not loaded")
         return loaded
 
+    metrics = Metrics.new()
+    app.state.metrics = metrics
+
     @app.get("/healthz", responses=health_answers(HEALTH))
     async def healthz(request: Request) -> JSONResponse:
         """Liveness and the versions every answer is made with."""
         return JSONResponse({"status": "ok", "versions": current(request).versions})
 
+    @app.get("/readyz", responses=health_answers(READY, 503))
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready for requests: the engine is loaded (503 `not_ready` before)."""
+        current(request)
+        return JSONResponse({"status": "ready"})
+
     @app.post("/v1/code", responses=answers(CODE_RESULT))
     def code(body: CodeRequest, request: Request) -> JSONResponse:
         """Code one note: the JSON of `medcode code --format json`."""
-        return JSONResponse(current(request).code(body))
+        answer = current(request).code(body)
+        metrics.notes_coded.labels("/v1/code").inc()
+        return JSONResponse(answer)
 
     @app.post("/v1/search", responses=answers(SEARCH_RESULT))
     def search(body: SearchRequest, request: Request) -> JSONResponse:
@@ -384,7 +663,9 @@ def create_app(
     @app.post("/v1/explain", responses=answers(EXPLAIN_RESULT))
     def explain(body: ExplainRequest, request: Request) -> JSONResponse:
         """Why a code was or was not reported for a note: `medcode explain --format json`."""
-        return JSONResponse(current(request).explain(body))
+        answer = current(request).explain(body)
+        metrics.notes_coded.labels("/v1/explain").inc()
+        return JSONResponse(answer)
 
     @app.post(
         "/fhir/r4/$code",
@@ -406,9 +687,10 @@ def create_app(
     ) -> JSONResponse:
         """FHIR R4 in and out: a Bundle of Condition (ICD-10-CM) and Provenance resources."""
         try:
-            bundle = current(request).fhir_code(resource, setting)
+            bundle, notes = current(request).fhir_code(resource, setting)
         except FhirInputError as exc:
             raise ServiceError(422, "invalid_fhir", str(exc)) from exc
+        metrics.notes_coded.labels("/fhir/r4/$code").inc(notes)
         return FhirResponse(bundle)
 
     # FHIR's own discovery, answered without the engine; FHIR clients read these, not OpenAPI.
@@ -425,7 +707,17 @@ def create_app(
         return FhirResponse(code_operation())
 
     _install_error_handlers(app)
+    # The last added runs first: Guard, RequestId, the metrics (which count 401s, 413s...),
+    # Authenticate (before any body is read), BodyLimit.
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    if auth is not None:
+        app.add_middleware(Authenticate, auth=auth)
+    Instrumentator(
+        should_group_status_codes=False,
+        excluded_handlers=["^/metrics$"],
+        registry=metrics.registry,
+    ).instrument(app).expose(app, include_in_schema=False)
+    app.add_middleware(RequestId)
     app.add_middleware(Guard, allowed_hosts=limits.allowed_hosts)  # outermost
     return app
 
@@ -454,6 +746,7 @@ _FHIR_ISSUE = {
     404: "not-found",
     405: "not-supported",
     408: "timeout",
+    401: "login",
     413: "too-long",
     415: "not-supported",
     421: "security",
@@ -510,6 +803,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> JSONResponse:
         kind = "over_budget" if isinstance(exc, BudgetExceeded) else "invalid_input"
+        if kind == "over_budget":
+            request.app.state.metrics.notes_over_budget.labels(request.url.path).inc()
         return _error(request.url.path, 422, kind, str(exc))
 
     @app.exception_handler(RequestValidationError)
@@ -885,23 +1180,34 @@ def server_options(limits: Limits | None = None) -> dict[str, Any]:
 
 def app_from_environment() -> FastAPI:
     """The app `medcode serve` runs (a uvicorn factory, so every worker process loads its own
-    engine): `MEDCODE_TABULAR` as for the CLI, the `Limits` from `ENVIRONMENT`'s variables."""
+    engine): `MEDCODE_TABULAR` as for the CLI, the `Limits` from `ENVIRONMENT`'s variables,
+    the keys as `Auth.from_environment` reads them (an AuthError without any)."""
     tabular = os.environ.get("MEDCODE_TABULAR") or None
     limits = Limits.from_environment()
     return create_app(
-        limits=limits, load=lambda: Engine(Coder(tabular), note_budget=limits.note_budget)
+        limits=limits,
+        load=lambda: Engine(Coder(tabular), note_budget=limits.note_budget),
+        auth=Auth.from_environment(),
     )
 
 
 __all__ = [
     "ENVIRONMENT",
+    "Auth",
+    "AuthError",
+    "Authenticate",
     "BodyLimit",
     "Engine",
     "Guard",
     "Limits",
+    "Metrics",
+    "RequestId",
+    "RequestIdFilter",
     "ServiceError",
     "ServiceProtocol",
     "app_from_environment",
     "create_app",
+    "is_loopback",
+    "log_config",
     "server_options",
 ]

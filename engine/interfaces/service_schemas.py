@@ -141,6 +141,11 @@ HEALTH = {
     "required": ["status", "versions"],
     "properties": {"status": {"const": "ok"}, "versions": {"type": "object"}},
 }
+READY = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"const": "ready"}},
+}
 ERROR = {
     "type": "object",
     "required": ["error", "message"],
@@ -200,6 +205,7 @@ def answers(schema: dict[str, Any], media: str = "application/json") -> dict[int
         (400, "malformed JSON"),
         (408, "the body did not arrive in time (the connection is closed)"),
         (413, "body over the size limit"),
+        (401, "no valid API key (when the server asks for keys)"),
         (415, "body not JSON"),
         (421, "a Host header the server does not answer for"),
         (422, "a request the engine cannot take"),
@@ -208,12 +214,12 @@ def answers(schema: dict[str, Any], media: str = "application/json") -> dict[int
     return answers
 
 
-def health_answers(schema: dict[str, Any]) -> dict[int | str, Any]:
-    """The answers of GET /healthz: `schema`, or 421 for a Host the server does not answer for."""
-    return {
-        200: {"content": {"application/json": {"schema": schema}}},
-        421: {
-            "description": "a Host header the server does not answer for",
-            "content": {"application/json": {"schema": ERROR}},
-        },
+def health_answers(schema: dict[str, Any], *more: int) -> dict[int | str, Any]:
+    """The answers of GET /healthz and /readyz: `schema`, 421 for a Host the server does not
+    answer for, and 503 (in `more`) while the engine is not loaded."""
+    why = {421: "a Host header the server does not answer for", 503: "the engine is not loaded"}
+    errors = {
+        status: {"description": why[status], "content": {"application/json": {"schema": ERROR}}}
+        for status in (421, *more)
     }
+    return {200: {"content": {"application/json": {"schema": schema}}}, **errors}
