@@ -31,6 +31,9 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class CodedCode:
+    """A reported code: its place in the sequence, how sure the engine is (high, medium,
+    low), the words that support it and every step that led to it."""
+
     code: str
     description: str
     sequence: int
@@ -51,6 +54,9 @@ class CodedCode:
 
 @dataclass(frozen=True, slots=True)
 class ExcludedCode:
+    """A candidate code not reported, with the reason (negated, uncertain in an outpatient
+    note, replaced by a combination code, ...) and the words it came from."""
+
     code: str
     reason: str
     evidence: tuple[Evidence, ...]
@@ -67,6 +73,9 @@ class ExcludedCode:
 
 @dataclass(frozen=True, slots=True)
 class Edit:
+    """A finding of a rule pack: `severity` error, warning or info, on `codes`, with the rule's
+    file and line as `source`."""
+
     rule: str
     severity: str
     codes: tuple[str, ...]
@@ -119,6 +128,9 @@ class InputRecord:
 
 @dataclass(frozen=True, slots=True)
 class CodingResult:
+    """The coding of one document: codes in sequence, candidates not reported, edits, provider
+    queries and the versions that made them."""
+
     document: str
     fy: int
     setting: str
@@ -135,6 +147,7 @@ class CodingResult:
         return replace(self, input=InputRecord.of(text))
 
     def to_json(self) -> dict[str, Any]:
+        """The object `medcode code --format json` prints (docs/ARCHITECTURE.md)."""
         result = {
             "document": self.document,
             "fy": self.fy,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from itertools import islice
+from typing import Any
 
 from medcode.engine.reading import build_pipeline
 from medcode.engine.reading.mentions import MentionReader
@@ -32,6 +37,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 MENTION_BLOCK = 256
 # The setting read from the kind of document the note is (engine/reading/document_types.yaml).
 AUTO = "auto"
+SEXES = ("F", "M")
 
 
 class Coder:
@@ -44,9 +50,12 @@ class Coder:
         ambiguity: AmbiguityResolver | None = None,
         cms_dir: str | None = None,
     ):
-        """`ambiguity` decides whether an LLM is consulted; by default, only when
+        """`tabular` is a CMS Tabular XML file, `rules` a rule book (the shipped packs by
+        default). `ambiguity` decides whether an LLM is consulted; by default, only when
         $MEDCODE_LLM_URL is set (docs/LLM.md). `cms_dir` is a CMS release folder whose Index
         family replaces the packaged FY2025 one ($MEDCODE_CMS_DIR)."""
+        # what a worker process of `pipe` builds its own Coder from
+        self.arguments = {"tabular": tabular, "rules": rules, "cms_dir": cms_dir}
         self.nlp = build_pipeline(tabular, cms_dir)
         matcher = self.nlp.get_pipe("medcode_concepts")
         self.codeset: CodeSet = matcher.codeset
@@ -68,20 +77,83 @@ class Coder:
         }
 
     def code(
-        self, text: str, *, document: str = "-", setting: str = AUTO, pace: Pace | None = None
+        self,
+        text: str,
+        *,
+        document: str = "-",
+        setting: str = AUTO,
+        age: int | None = None,
+        sex: str | None = None,
+        pace: Pace | None = None,
     ) -> CodingResult:
         """Code one note. `setting` decides the policy for uncertain diagnoses (II.H / IV.H);
         "auto" reads it from the kind of document the note is (a discharge summary is
-        inpatient, an office note outpatient), and the result says why. `pace` gives the note
-        a time budget (BudgetExceeded when spent) and a lock to hold per chunk of work."""
-        return self.code_traced(text, document=document, setting=setting, pace=pace)[0]
+        inpatient, an office note outpatient), and the result says why. `age` (years) and
+        `sex` ("F" or "M") reach the rule packs as `medcode check --age/--sex` does: the
+        demographic edits (rules/demographics.rules) act only when they are given. `pace` gives
+        the note a time budget (BudgetExceeded when spent) and a lock to hold per chunk of
+        work."""
+        return self.code_traced(
+            text, document=document, setting=setting, age=age, sex=sex, pace=pace
+        )[0]
+
+    def pipe(
+        self,
+        texts: Iterable[str],
+        *,
+        setting: str = AUTO,
+        age: int | None = None,
+        sex: str | None = None,
+        n_process: int = 1,
+        batch_size: int = 16,
+    ) -> Iterator[CodingResult]:
+        """`code` for each text, results in input order (spaCy's `nlp.pipe`). With
+        `n_process` > 1, a pool of spawned processes each loads its own Coder (like
+        `medcode batch`) and codes `batch_size` notes per task; results come back pickled and
+        equal those of `code`. Documents are named by their place in `texts` ("1", "2", ...)."""
+        if n_process < 1 or batch_size < 1:
+            raise InputError(
+                f"n_process and batch_size must be at least 1: {n_process}, {batch_size}"
+            )
+        options = {"setting": setting, "age": age, "sex": sex}
+        numbered = enumerate(texts, 1)
+        if n_process == 1:
+            for number, text in numbered:
+                yield self.code(text, document=str(number), **options)
+            return
+        context = multiprocessing.get_context("spawn")  # fork would copy spaCy's threads
+        with ProcessPoolExecutor(
+            n_process,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(type(self), self.arguments),
+        ) as pool:
+            # a bounded window of batches in flight: memory stays flat on a long iterator
+            window = []
+            while batch := list(islice(numbered, batch_size)):
+                window.append(pool.submit(_code_batch, batch, options))
+                if len(window) >= 2 * n_process:
+                    yield from window.pop(0).result()
+            for future in window:
+                yield from future.result()
 
     def code_traced(
-        self, text: str, *, document: str = "-", setting: str = AUTO, pace: Pace | None = None
+        self,
+        text: str,
+        *,
+        document: str = "-",
+        setting: str = AUTO,
+        age: int | None = None,
+        sex: str | None = None,
+        pace: Pace | None = None,
     ) -> tuple[CodingResult, Outcome]:
         """`code`, plus what the rule packs did (every firing), for rule tests and audits."""
         if setting not in (*SETTINGS, AUTO):
             raise InputError(f"unknown setting {setting!r} (inpatient, outpatient or auto)")
+        if sex not in (*SEXES, None):
+            raise InputError(f"unknown sex {sex!r} (F or M)")
+        if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 0):
+            raise InputError(f"age must be a whole number of years, not {age!r}")
         if len(text) > MAX_CHARS:
             raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
         if not text.strip():
@@ -105,11 +177,24 @@ class Coder:
             self.combiner.combine(candidates)
             reviews = self.ambiguity.resolve(candidates, text)
         with pace.step():
-            outcome = self.rules.run(encounter(candidates, setting, text), self.supporter)
+            outcome = self.rules.run(encounter(candidates, setting, text, age, sex), self.supporter)
             result = assemble(
                 self.codeset, self.versions, document, setting, candidates, outcome, reviews
             )
         return replace(result, setting_reason=why), outcome
+
+
+# The Coder of a `pipe` worker process, built once by `_start_worker`.
+_worker: dict[str, Coder] = {}
+
+
+def _start_worker(kind: type[Coder], arguments: dict[str, Any]) -> None:
+    _worker["coder"] = kind(**arguments)
+
+
+def _code_batch(batch: list[tuple[int, str]], options: dict[str, Any]) -> list[CodingResult]:
+    coder = _worker["coder"]
+    return [coder.code(text, document=str(number), **options) for number, text in batch]
 
 
 __all__ = ["AUTO", "BudgetExceeded", "Coder", "InputError", "Pace"]

@@ -27,8 +27,15 @@ CONCLUSION_SECTIONS = frozenset(FIRST_LISTED_SECTIONS[:5])
 _FILLER_WORDS = frozenset({"unspecified", "other", "specified"})
 
 
-def encounter(candidates: list[Candidate], setting: str, text: str) -> Encounter:
-    """One fact per code, in first sequence: conclusions, then note order."""
+def encounter(
+    candidates: list[Candidate],
+    setting: str,
+    text: str,
+    age: int | None = None,
+    sex: str | None = None,
+) -> Encounter:
+    """One fact per code, in first sequence: conclusions, then note order; `age` and `sex`
+    are the patient's, for the demographic edits."""
     # negated and hypothetical mentions of a code are a fact of their own, for the policy
     # rules to drop without touching the mentions that report it
     groups: dict[tuple[str, bool], list[Candidate]] = {}
@@ -50,7 +57,7 @@ def encounter(candidates: list[Candidate], setting: str, text: str) -> Encounter
                 group,
             )
         )
-    return Encounter(facts, setting, text=text)
+    return Encounter(facts, setting, age, sex, text=text)
 
 
 def _sequence_key(group: list[Candidate]) -> tuple[int, int]:
