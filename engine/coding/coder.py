@@ -108,7 +108,8 @@ class Coder:
         batch_size: int = 16,
     ) -> Iterator[CodingResult]:
         """`code` for each text, results in input order (spaCy's `nlp.pipe`). With
-        `n_process` > 1, a pool of spawned processes each loads its own Coder (like
+        `n_process` > 1, a pool of spawned processes each loads its own Coder from the same
+        `tabular`, `rules` and `cms_dir` (the LLM chooser from the environment, as in
         `medcode batch`) and codes `batch_size` notes per task; results come back pickled and
         equal those of `code`. Documents are named by their place in `texts` ("1", "2", ...)."""
         if n_process < 1 or batch_size < 1:
