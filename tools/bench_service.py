@@ -8,7 +8,9 @@ client a thread with its own keep-alive connection; checks every answer against 
 the same note sent alone (zero lost or failed requests is the pass mark); reports requests/s,
 p50/p95/p99 latency and the server's RSS before and after. Then times `medcode batch` over a
 folder of notes with 1 and 2 workers. Bounded: at most --requests requests and --max-seconds
-per level. The client runs on the same 2 cores as the server: the numbers are a floor.
+per level. The runs are without authentication (`--no-auth`, loopback), but for one level run
+again with an API key on every request, to show what checking it costs. The client runs on
+the same 2 cores as the server: the numbers are a floor.
 
 Writes docs/bench_service.json and the results section of docs/SERVICE.md (between markers).
 """
@@ -43,6 +45,9 @@ BEGIN, END = "<!-- bench_service:begin -->", "<!-- bench_service:end -->"
 NOTE_WORDS = 400
 DISTINCT_NOTES = 40
 CLIENTS = (1, 4, 16)
+AUTH_CLIENTS = 4  # the level run again with an API key
+# A key for this run only: the server is on loopback and stops with the run.
+BENCH_KEY = "bench-" + os.urandom(16).hex()
 
 
 def free_port() -> int:
@@ -73,10 +78,18 @@ def _children(pid: int) -> list[int]:
 
 
 class Server:
-    """`medcode serve` in a subprocess on a free loopback port."""
+    """`medcode serve` in a subprocess on a free loopback port; with `key`, the only API key it
+    takes, else without authentication."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, key: str | None = None):
         self.port = free_port()
+        self.key = key
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("MEDCODE_API_KEYS")}
+        if key is None:
+            environ["MEDCODE_NO_AUTH"] = "1"  # `medcode serve --no-auth`, loopback only
+        else:
+            environ["MEDCODE_API_KEYS"] = key
+            environ.pop("MEDCODE_NO_AUTH", None)
         command = [
             sys.executable,
             "-m",
@@ -88,11 +101,13 @@ class Server:
         self.process = subprocess.Popen(
             [*command, "--workers", str(workers), "--log-level", "warning"],
             stdout=subprocess.DEVNULL,
+            env=environ,
         )
         deadline = time.monotonic() + 120
         while True:
             try:
-                if post(http.client.HTTPConnection("127.0.0.1", self.port), "/healthz", None)[0]:
+                probe = http.client.HTTPConnection("127.0.0.1", self.port)
+                if post(probe, "/readyz", None)[0] == 200:
                     break
             except OSError:
                 pass
@@ -106,12 +121,17 @@ class Server:
         self.process.wait(60)
 
 
-def post(conn: http.client.HTTPConnection, path: str, body: object) -> tuple[int, Any]:
+def post(
+    conn: http.client.HTTPConnection, path: str, body: object, key: str | None = None
+) -> tuple[int, Any]:
+    """One request on `conn`, with `key` as a bearer token if given: (status, JSON)."""
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
     if body is None:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers)
     else:
         data = json.dumps(body).encode()
-        conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+        headers["Content-Type"] = "application/json"
+        conn.request("POST", path, body=data, headers=headers)
     response = conn.getresponse()
     return response.status, json.loads(response.read())
 
@@ -123,8 +143,10 @@ def load(
     clients: int,
     requests: int,
     max_seconds: float,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """`requests` codings spread over `clients` threads; every answer checked."""
+    """`requests` codings spread over `clients` threads, with `key` if given; every answer
+    checked."""
     lock = threading.Lock()
     issued = 0
     latencies: list[float] = []
@@ -143,7 +165,8 @@ def load(
             i = number % len(notes)
             started = time.perf_counter()
             try:
-                status, answer = post(conn, "/v1/code", {"text": notes[i], "document": f"n{i}"})
+                body = {"text": notes[i], "document": f"n{i}"}
+                status, answer = post(conn, "/v1/code", body, key)
                 ok = status == 200 and answer == expected[i]
                 why = "" if ok else f"request {number}: status {status} or a different answer"
             except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -164,6 +187,7 @@ def load(
     seconds = time.perf_counter() - started
     return {
         "clients": clients,
+        "api_key": key is not None,
         "requests": issued,
         "ok": len(latencies),
         "failed": len(failures),
@@ -179,24 +203,35 @@ def load(
 
 
 def service(
-    workers: int, notes: list[str], clients: tuple[int, ...], requests: int, max_seconds: float
+    workers: int,
+    notes: list[str],
+    clients: tuple[int, ...],
+    requests: int,
+    max_seconds: float,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    server = Server(workers)
+    """The levels of `clients` against a server of `workers`, with API key `key` if given."""
+    server = Server(workers, key)
     try:
         rss_loaded = rss_mb(server.process.pid)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         expected = []
         for i, text in enumerate(notes):  # each note alone first: the answer to compare with
-            status, answer = post(conn, "/v1/code", {"text": text, "document": f"n{i}"})
+            status, answer = post(conn, "/v1/code", {"text": text, "document": f"n{i}"}, key)
             assert status == 200, answer
             expected.append(answer)
+        if key is not None:  # the key is checked: a request without it is refused
+            assert post(conn, "/v1/code", {"text": notes[0]})[0] == 401
         conn.close()
-        levels = [load(server.port, notes, expected, c, requests, max_seconds) for c in clients]
+        levels = [
+            load(server.port, notes, expected, c, requests, max_seconds, key) for c in clients
+        ]
         rss_after = rss_mb(server.process.pid)
     finally:
         server.stop()
     return {
         "workers": workers,
+        "api_key": key is not None,
         "rss_mb_loaded": rss_loaded,
         "rss_mb_after": rss_after,
         "levels": levels,
@@ -305,17 +340,33 @@ def markdown(results: dict[str, Any]) -> str:
         f"client and server share the cores; load average before: "
         f"{' '.join(map(str, results['load_average_before']))}.",
         "",
-        "| server workers | clients | requests | ok | failed + lost | requests/s | p50 ms "
-        "| p95 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| server workers | clients | API key | requests | ok | failed + lost | requests/s "
+        "| p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in results["service"]:
         for level in run["levels"]:
+            keyed = "yes" if level["api_key"] else "no"
             lines.append(
-                f"| {run['workers']} | {level['clients']} | {level['requests']} | {level['ok']} "
+                f"| {run['workers']} | {level['clients']} | {keyed} | {level['requests']} "
+                f"| {level['ok']} "
                 f"| {level['failed'] + level['lost']} | {level['requests_per_s']} "
                 f"| {level['p50_ms']} | {level['p95_ms']} | {level['p99_ms']} |"
             )
+    keyed = next(r["levels"][0] for r in results["service"] if r["api_key"])
+    plain = next(
+        level
+        for r in results["service"]
+        if r["workers"] == 1 and not r["api_key"]
+        for level in r["levels"]
+        if level["clients"] == keyed["clients"]
+    )
+    lines += [
+        "",
+        f"With an API key on every request (1 worker, {keyed['clients']} clients): p95 "
+        f"{keyed['p95_ms']} ms against {plain['p95_ms']} ms without, "
+        f"{keyed['failed'] + keyed['lost']} failed or lost.",
+    ]
     lines += [
         "",
         "| server workers | RSS loaded (MiB) | RSS after the load (MiB) |",
@@ -324,6 +375,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         f"| {r['workers']} | {r['rss_mb_loaded']} | {r['rss_mb_after']} |"
         for r in results["service"]
+        if not r["api_key"]
     ]
     lines += [
         "",
@@ -379,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = [round(x, 2) for x in os.getloadavg()]
     runs = [service(1, notes, CLIENTS, args.requests, args.max_seconds)]
     runs.append(service(2, notes, (16,), args.requests, args.max_seconds))
+    runs.append(service(1, notes, (AUTH_CLIENTS,), args.requests, args.max_seconds, BENCH_KEY))
     long_note = "\n\n".join(gold * (1 + 1_000_000 // sum(map(len, gold))))[:1_000_000]
     beside = long_note_beside(notes, long_note, 4, args.requests, args.max_seconds)
     folder = Path(tempfile.mkdtemp(prefix="medcode-batch-")) / "notes"
