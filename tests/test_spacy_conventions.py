@@ -39,12 +39,15 @@ CODED_NOTE = (
     "Assessment: Type 2 diabetes with diabetic chronic kidney disease stage 3. No pneumonia. "
     "Family history: breast cancer."
 )
-# Prints the entities a saved pipeline finds in NOTE, in a process that has not imported medcode.
+# Prints the entities a saved pipeline finds in a text and the codes it puts on the Doc, in a
+# process that has not imported medcode.
 LOAD_AND_READ = """
 import json, sys, spacy
 doc = spacy.load(sys.argv[1])(sys.argv[2])
-print(json.dumps([[e.start_char, e.end_char, e.label_, [r[0] for r in e._.lexicon_rows],
-                   e._.is_negated, e._.section_category] for e in doc.ents]))
+ents = [[e.start_char, e.end_char, e.label_, [r[0] for r in e._.lexicon_rows],
+         e._.is_negated, e._.section_category] for e in doc.ents]
+codes = [c["code"] for c in doc._.icd10] if doc.has_extension("icd10") and doc._.icd10 else []
+print(json.dumps([ents, codes]))
 """
 
 
@@ -83,10 +86,11 @@ def coding_nlp(_private_cache: None) -> spacy.Language:
     return coding
 
 
-def _load_in_fresh_process(saved: Path, pythonpath: str) -> list[list]:
+def _load_in_fresh_process(saved: Path, text: str, pythonpath: str) -> list:
+    """[entities, codes] of `text` read by the pipeline saved in `saved`, in a new process."""
     env = {**os.environ, "PYTHONPATH": pythonpath}
     out = subprocess.run(
-        [sys.executable, "-c", LOAD_AND_READ, str(saved), NOTE],
+        [sys.executable, "-c", LOAD_AND_READ, str(saved), text],
         capture_output=True,
         text=True,
         env=env,
@@ -96,7 +100,9 @@ def _load_in_fresh_process(saved: Path, pythonpath: str) -> list[list]:
     return json.loads(out.stdout)
 
 
-def test_saved_pipeline_holds_only_configs(nlp: spacy.Language, tmp_path: Path) -> None:
+def test_saved_pipeline_holds_only_configs(
+    nlp: spacy.Language, coding_nlp: spacy.Language, tmp_path: Path
+) -> None:
     nlp.to_disk(tmp_path / "saved")
     assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == [
         "config.cfg",
@@ -109,20 +115,28 @@ def test_saved_pipeline_holds_only_configs(nlp: spacy.Language, tmp_path: Path) 
         "cms_dir": None,
         "tabular": None,
     }
+    assert coding_nlp.config["components"]["medcode_coder"] == {
+        "factory": "medcode_coder",
+        "cms_dir": None,
+        "setting": "auto",
+        "tabular": None,
+    }
 
 
 def test_saved_pipeline_loads_through_the_entry_point_lines(
-    nlp: spacy.Language, tmp_path: Path
+    nlp: spacy.Language, coding_nlp: spacy.Language, tmp_path: Path
 ) -> None:
     """The FACTORIES lines, installed as a distribution's entry points, are all a fresh process
-    needs to load the pipeline: it imports nothing of medcode itself."""
+    needs to load the pipelines: it imports nothing of medcode itself."""
     nlp.to_disk(tmp_path / "saved")
+    coding_nlp.to_disk(tmp_path / "coding")
     dist = tmp_path / "site" / "medcode_spacy_factories-0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: medcode-spacy-factories\n")
     lines = "".join(f"{name} = {target}\n" for name, target in FACTORIES.items())
     (dist / "entry_points.txt").write_text(f"[spacy_factories]\n{lines}")
-    loaded = _load_in_fresh_process(tmp_path / "saved", str(tmp_path / "site"))
+    site = str(tmp_path / "site")
+    loaded, _ = _load_in_fresh_process(tmp_path / "saved", NOTE, site)
     assert loaded == _entities(nlp(NOTE))
     assert loaded == [
         [12, 19, "CONDITION", ["E66", "E66.9", "E66.9"], False, "assessment"],
@@ -132,6 +146,8 @@ def test_saved_pipeline_loads_through_the_entry_point_lines(
         [76, 85, "CONDITION", ["J18", "J12", "J15"], True, "discharge_diagnoses"],
         [103, 116, "CONDITION", ["C50"], False, "family_history"],
     ]
+    coded = _load_in_fresh_process(tmp_path / "coding", CODED_NOTE, site)
+    assert coded == [[], ["E11.22", "N18.30", "Z80.3"]]
 
 
 def test_installed_entry_points_load_a_saved_pipeline(nlp: spacy.Language, tmp_path: Path) -> None:
@@ -143,7 +159,8 @@ def test_installed_entry_points_load_a_saved_pipeline(nlp: spacy.Language, tmp_p
         )
     assert {name: installed.get(name) for name in FACTORIES} == FACTORIES
     nlp.to_disk(tmp_path / "saved")
-    assert _load_in_fresh_process(tmp_path / "saved", "") == _entities(nlp(NOTE))
+    loaded, _ = _load_in_fresh_process(tmp_path / "saved", NOTE, "")
+    assert loaded == _entities(nlp(NOTE))
 
 
 def test_doc_round_trips_through_bytes(nlp: spacy.Language) -> None:
