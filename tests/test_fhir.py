@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -666,3 +667,21 @@ def test_medcode_code_fhir_reports_bad_files_in_one_line(
     assert capsys.readouterr().err == (
         f"medcode code: {broken}: not JSON (Expecting value, line 1)\n"
     )
+
+
+def test_the_example_of_docs_service_md_is_what_the_note_gives(coder: Coder) -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "SERVICE.md").read_text("utf-8")
+    section = docs[docs.index("## FHIR R4") : docs.index("## Batch")]
+    (data,) = re.findall(r'"data": "([^"]+)"', section)
+    example = re.search(r"```json\n(.*?)\n```", section, re.DOTALL)
+    assert example is not None
+    source = {
+        "resourceType": "DocumentReference",
+        "id": "note-1",
+        "status": "current",
+        "subject": {"reference": "Patient/p1"},
+        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "data": data}}],
+    }
+    bundle = code_bundle(coder, source, setting="outpatient", recorded="2026-11-18T11:06:40Z")
+    excluded_pneumonia, query = json.loads(f"[{example.group(1)}]")
+    assert [excluded_pneumonia, query] == [bundle["entry"][1], bundle["entry"][3]]
