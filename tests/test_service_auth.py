@@ -4,6 +4,7 @@ log lines, Prometheus /metrics with exact counts, and /docs and /redoc from loca
 
 from __future__ import annotations
 
+import hmac
 import http.client
 import json
 import logging
@@ -128,6 +129,40 @@ def test_either_key_in_either_header_is_let_in(port: int, headers: dict[str, str
     assert json.loads(body)[0]["code"] == "E11.9"
 
 
+def test_a_key_is_compared_with_every_key_even_after_a_match(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compared: list[bool] = []
+
+    def compare_digest(a: bytes, b: bytes) -> bool:
+        compared.append(a == b)
+        return a == b
+
+    monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+    auth = Auth.of([KEY, OTHER_KEY, "k-third-key-000000"])
+    assert auth.admits({"path": "/v1/code", "headers": [(b"x-api-key", KEY.encode())]})
+    assert compared == [True, False, False]
+
+
+def test_no_log_line_holds_a_key(port: int) -> None:
+    records = Records()
+    loggers = [logging.getLogger(n) for n in ("uvicorn.access", "uvicorn.error", "medcode")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(records)
+        logger.setLevel(logging.DEBUG)
+    try:
+        for key in (KEY, "k-wrong-key-00000000"):
+            for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
+                call(port, "POST", "/v1/validate", {"codes": ["I10"]}, headers)
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(records)
+            logger.setLevel(level)
+    assert len(records.lines) == 4  # the access log lines: 200, 200, 401, 401
+    assert not [line for line in records.lines if "k-" in line]
+
+
 def test_the_key_is_asked_for_before_the_body_is_read(port: int) -> None:
     # 3 MB: over the body limit, but the answer is 401, not 413
     status, _, body = call(port, "POST", "/v1/code", {"text": "x" * 3_000_000})
@@ -246,9 +281,11 @@ class Records(logging.Handler):
         super().__init__(logging.DEBUG)
         self.addFilter(RequestIdFilter())
         self.seen: list[tuple[str, str]] = []
+        self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.seen.append((record.name, record.request_id))  # type: ignore[attr-defined]
+        self.lines.append(record.getMessage())
 
 
 def test_a_request_id_is_echoed_and_in_every_log_line(port: int) -> None:
