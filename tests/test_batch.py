@@ -33,7 +33,7 @@ def coder() -> Coder:
 @pytest.fixture
 def shared_coder(coder: Coder, monkeypatch: pytest.MonkeyPatch) -> Coder:
     """In-process batches use the module's Coder instead of loading another."""
-    monkeypatch.setattr(batch, "_coder", lambda tabular: coder)
+    monkeypatch.setattr(batch, "_coder", lambda tabular, rules=None: coder)
     return coder
 
 
@@ -197,9 +197,33 @@ def test_an_out_file_that_is_not_a_batch_output_is_refused(
     )
 
 
-def test_the_progress_bar_counts_documents_and_failures(
-    tmp_path: Path, shared_coder: Coder
-) -> None:
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_counts_documents_and_failures() -> None:
+    stream = Terminal()
+    bar = batch.Progress(4, stream, interval=0)
+    bar.skip()
+    bar.step(failed=False)
+    bar.step(failed=True)
+    bar.step(failed=False)
+    bar.close()
+    frames = stream.getvalue().split("\r")
+    assert [re.sub(r"\[.*\]", "[]", f) for f in frames[1:-2]] == [
+        "medcode batch:   0%|          | 0/4 []",
+        "medcode batch:  25%|##5       | 1/4 []",
+        "medcode batch:  50%|#####     | 2/4 []",
+        "medcode batch:  75%|#######5  | 3/4 []",
+        "medcode batch: 100%|##########| 4/4 []",
+    ]
+    assert frames[3].endswith(", failed=0]") and frames[4].endswith(", failed=1]")
+    assert frames[-1] == "" and frames[-2].strip() == ""  # cleared: no residue
+    assert (bar.already, bar.done, bar.failed) == (1, 3, 1)
+
+
+def test_batch_draws_the_bar_on_a_terminal_only(tmp_path: Path, shared_coder: Coder) -> None:
     source = tmp_path / "notes.jsonl"
     source.write_text(
         "".join(
@@ -208,14 +232,53 @@ def test_the_progress_bar_counts_documents_and_failures(
         + '{"document": "bad", "text": "x\\u0000y"}\n',
         encoding="utf-8",
     )
-    stream = io.StringIO()
-    summary = batch.run_batch(source, tmp_path / "out.jsonl", progress=stream, every=0)
+    terminal, log = Terminal(), io.StringIO()
+    summary = batch.run_batch(source, tmp_path / "out.jsonl", progress=terminal)
     assert (summary.total, summary.already, summary.coded, summary.failed) == (4, 0, 3, 1)
-    shown = stream.getvalue().splitlines()
-    assert len(shown) == 5  # one line a document (every=0, not a terminal) and the final one
-    assert re.fullmatch(
-        r"medcode batch: \[#{18} {6}\] 3/4 \(75%\) \d+\.\d docs/s, eta \d+s, 0 failed", shown[2]
+    assert terminal.getvalue().startswith("\rmedcode batch:   0%|")
+    assert terminal.getvalue().split("\r")[-2].strip() == ""  # cleared at the end
+    summary = batch.run_batch(source, tmp_path / "again.jsonl", progress=log)
+    assert (summary.coded, summary.failed, log.getvalue()) == (3, 1, "")
+
+
+def test_ctrl_c_ends_a_batch_with_a_summary_and_the_workers_stopped(
+    folder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "medcode.engine.interfaces.cli", "batch", str(folder)]
+    run = subprocess.Popen(
+        [*command, "-o", str(out), "--workers", "2"],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
-    assert re.fullmatch(
-        r"medcode batch: \[#{24}\] 4/4 \(100%\) \d+\.\d docs/s, 1 failed", shown[-1]
+    deadline = time.monotonic() + 90
+    while not (out.exists() and out.read_bytes().count(b"\n") >= 10):
+        assert run.poll() is None, run.stderr.read() if run.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.killpg(run.pid, signal.SIGINT)  # Ctrl-C: the whole group gets it
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130
+    summary = re.fullmatch(
+        r"medcode batch: interrupted: (\d+) coded, 0 failed, (\d+) remaining; rerun to resume",
+        err.splitlines()[-1],
     )
+    assert summary, err
+    coded, remaining = int(summary[1]), int(summary[2])
+    assert coded == out.read_bytes().count(b"\n")
+    assert coded + remaining == DOCUMENTS and remaining > 0
+    # The workers are joined before the run exits; multiprocessing's resource tracker, also in
+    # the group, ends when it reads that its parent is gone.
+    deadline = time.monotonic() + 30
+    while _group_alive(run.pid):
+        assert time.monotonic() < deadline, "a process of the run outlived it"
+        time.sleep(0.05)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True

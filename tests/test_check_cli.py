@@ -137,7 +137,8 @@ def test_check_with_rules_that_do_not_parse_is_a_usage_error(
     bad.write_text('rule a "t" when code ?a then', "utf-8")
     status, out, err = run(capsys, "check", "I10", "--rules", str(bad))
     assert (status, out) == (2, "")
-    assert err.startswith(f"medcode: {bad}:1:29: unexpected end of file;")
+    assert err.startswith(f"medcode check: {bad}:1:29: unexpected end of file;")
+    assert err.count("\n") == 1
 
 
 def test_rules_test_runs_the_shipped_tests(capsys: pytest.CaptureFixture[str]) -> None:
@@ -185,8 +186,7 @@ def test_check_names_a_lowercase_code_in_its_rules_in_one_line(
     status, out, err = run(capsys, "check", "I10", "--rules", str(rules))
     assert (status, out) == (2, "")
     assert err.splitlines() == [
-        f"medcode: {rules}:2:19: codes are written in capitals: e11.9 -> E11.9 "
-        "(run `medcode rules lint` for every problem)"
+        f"medcode check: {rules}:2:19: codes are written in capitals: e11.9 -> E11.9"
     ]
 
 

@@ -91,11 +91,19 @@ def sha256(data: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
+    """What a run did; `interrupted` when Ctrl-C stopped it before the end."""
+
     total: int
     already: int
     coded: int
     failed: int
     seconds: float
+    interrupted: bool = False
+
+    @property
+    def remaining(self) -> int:
+        """Documents not coded yet (a rerun codes them)."""
+        return self.total - self.already - self.coded - self.failed
 
 
 # -- input --------------------------------------------------------------------------------------
@@ -217,17 +225,19 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @cache
-def _coder(tabular: str | None) -> Any:
-    """This process's Coder, loaded once (in each worker, at start-up)."""
+def _coder(tabular: str | None, rules: tuple[Path, ...] | None = None) -> Any:
+    """This process's Coder, loaded once (in each worker, at start-up), with the rule book of
+    `rules` (None: the shipped packs)."""
     from medcode.engine.coding.coder import Coder
+    from medcode.engine.rulelang import RuleBook
 
-    return Coder(tabular)
+    return Coder(tabular, rules=None if rules is None else RuleBook.load(rules))
 
 
-def _start_worker(tabular: str | None, parent: int) -> None:
+def _start_worker(tabular: str | None, rules: tuple[Path, ...] | None, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     _die_with(parent)
-    _coder(tabular)
+    _coder(tabular, rules)
 
 
 def _die_with(parent: int) -> None:
@@ -251,13 +261,18 @@ def _watch(parent: int) -> None:
     os._exit(1)
 
 
-def code_task(task: Task, tabular: str | None, budget: float | None = None) -> tuple[str, bool]:
+def code_task(
+    task: Task,
+    tabular: str | None,
+    budget: float | None = None,
+    rules: tuple[Path, ...] | None = None,
+) -> tuple[str, bool]:
     """One document -> (its output line, failed?): a result, or an error line (also for a
     note over its time `budget`, in seconds of work); never an exception."""
     from medcode.engine.coding.coder import InputError, Pace
 
     try:
-        coder, pace = _coder(tabular), Pace(budget)
+        coder, pace = _coder(tabular, rules), Pace(budget)
         result = coder.code(task.text, document=task.document, setting=task.setting, pace=pace)
         return json.dumps(result.with_input(task.text).to_json(), ensure_ascii=False), False
     except InputError as exc:
@@ -271,46 +286,47 @@ def code_task(task: Task, tabular: str | None, budget: float | None = None) -> t
 
 
 class Progress:
-    """A plain-text progress bar on stderr: redrawn in place on a terminal, a line every few
-    seconds otherwise (logs)."""
+    """Counts of the run, drawn with tqdm on `stream` when it is a terminal (a log gets only
+    the summary); the bar is cleared when the run ends, leaving no residue."""
 
-    WIDTH = 24
+    def __init__(self, total: int, stream: IO[str] | None, interval: float = 0.2):
+        """`interval`: the least seconds between two redraws of the bar."""
+        self.total, self.already, self.done, self.failed = total, 0, 0, 0
+        self.bar = None
+        if stream is not None and stream.isatty():
+            from tqdm import tqdm
 
-    def __init__(self, total: int, already: int, stream: IO[str] | None, every: float):
-        self.total, self.already, self.stream, self.every = total, already, stream, every
-        self.done = self.failed = 0
-        self.shown = time.monotonic()
-        self.first = 0.0  # when the first document was done: workers load before that
-        self.tty = bool(stream is not None and stream.isatty())
+            self.bar = tqdm(
+                total=total,
+                file=stream,
+                leave=False,
+                unit="doc",
+                desc="medcode batch",
+                mininterval=interval,
+            )
+
+    def skip(self) -> None:
+        """A document OUT answers for already."""
+        self.already += 1
+        self._advance()
 
     def step(self, failed: bool) -> None:
         self.done += 1
         self.failed += failed
-        now = time.monotonic()
-        self.first = self.first or now
-        if now - self.shown >= (0.2 if self.tty else self.every):
-            self.shown = now
-            self.show()
+        self._advance()
 
-    def show(self, final: bool = False) -> None:
-        if self.stream is None:
-            return
-        finished = self.already + self.done
-        share = finished / self.total if self.total else 1.0
-        bar = "#" * round(share * self.WIDTH)
-        elapsed = time.monotonic() - self.first
-        rate = (self.done - 1) / elapsed if self.done > 1 and elapsed > 0 else 0.0
-        left = self.total - finished
-        eta = f", eta {left / rate:.0f}s" if rate and left else ""
-        line = (
-            f"medcode batch: [{bar:<{self.WIDTH}}] {finished}/{self.total} ({share:.0%}) "
-            f"{rate:.1f} docs/s{eta}, {self.failed} failed"
-        )
-        if self.tty:
-            self.stream.write(f"\r{line}" + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+    def _advance(self) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(failed=self.failed, refresh=False)
+            self.bar.update()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def summary(self, seconds: float, interrupted: bool = False) -> Summary:
+        coded = self.done - self.failed
+        return Summary(self.total, self.already, coded, self.failed, seconds, interrupted)
 
 
 def run_batch(
@@ -321,15 +337,17 @@ def run_batch(
     setting: str = "auto",
     tabular: str | None = None,
     progress: IO[str] | None = None,
-    every: float = 5.0,
     notices: IO[str] | None = None,
     budget: float | None = None,
+    rules: tuple[Path, ...] | None = None,
 ) -> Summary:
     """Code every document of `source` that `out` does not answer for yet, appending one line
-    per document; the progress bar goes to `progress`, a repaired OUT and document ids used
-    twice are reported on `notices`. A note over `budget` seconds of work is an error line."""
+    per document; the progress bar goes to `progress` (a terminal), a repaired OUT and document
+    ids used twice are reported on `notices`. A note over `budget` seconds of work is an error
+    line. `rules` are the files and folders of the rule book (None: the shipped packs), linted
+    already. Ctrl-C ends the run with the workers stopped and `interrupted` in the summary."""
     _check(source, out, workers)
-    code = partial(code_task, tabular=tabular, budget=budget)
+    code = partial(code_task, tabular=tabular, budget=budget, rules=rules)
 
     def notice(message: str) -> None:
         if notices is not None:
@@ -339,7 +357,7 @@ def run_batch(
         done, torn = resume(out)
         if torn:
             notice(f"{out}: dropped a torn last line ({torn} bytes); redoing")
-        bar = Progress(count_documents(source), 0, progress, every)
+        bar = Progress(count_documents(source), progress)
         start = time.monotonic()
         with out.open("ab", buffering=0) as sink:
 
@@ -358,16 +376,19 @@ def run_batch(
                 bar.step(failed)
 
             todo = _not_done(read_tasks(source, setting, notice), done, bar)
-            if workers == 1:
-                for task in todo:
-                    write(task.line() if isinstance(task, Failure) else code(task))
-            else:
-                _in_pool(todo, workers, tabular, code, write)
+            try:
+                if workers == 1:
+                    for task in todo:
+                        write(task.line() if isinstance(task, Failure) else code(task))
+                else:
+                    _in_pool(todo, workers, (tabular, rules), code, write)
+            except KeyboardInterrupt:
+                return bar.summary(time.monotonic() - start, interrupted=True)
+            finally:
+                bar.close()
     except OSError as exc:  # IN or OUT unreadable, OUT cannot be created
         raise BatchError(f"{exc.filename or out}: {exc.strerror or exc}") from exc
-    bar.show(final=True)
-    seconds = time.monotonic() - start
-    return Summary(bar.total, bar.already, bar.done - bar.failed, bar.failed, seconds)
+    return bar.summary(time.monotonic() - start)
 
 
 def _check(source: Path, out: Path, workers: int) -> None:
@@ -398,20 +419,21 @@ def _not_done(
     for task in tasks:
         if done[task.identity] > 0:
             done[task.identity] -= 1
-            bar.already += 1
+            bar.skip()
             continue
         yield task
 
 
 def _in_pool(
-    todo: Iterator[Task | Failure], workers: int, tabular: str | None, code, write
+    todo: Iterator[Task | Failure], workers: int, engine: tuple[Any, ...], code, write
 ) -> None:
-    """Results in input order; at most 4 tasks a worker in flight, so memory stays bounded."""
+    """Results in input order; at most 4 tasks a worker in flight, so memory stays bounded.
+    `engine` is what each worker's Coder is loaded from: (tabular, rules)."""
     pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(tabular, os.getpid()),
+        initargs=(*engine, os.getpid()),
     )
     window: deque[Future[tuple[str, bool]] | tuple[str, bool]] = deque()
 
@@ -427,6 +449,13 @@ def _in_pool(
         drain(0)
     except BrokenProcessPool as exc:
         raise BatchError("a worker process died (out of memory?); rerun to resume") from exc
+    except KeyboardInterrupt:
+        # Ctrl-C stops now, not after the notes in flight (a worker may still be loading its
+        # engine): the workers ignore SIGINT, so they are ended here. Results not written yet
+        # are coded again by a rerun. The executor has no public way to end its processes.
+        for process in list(pool._processes.values()):
+            process.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

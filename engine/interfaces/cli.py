@@ -77,12 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"medcode {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str):
-        p = sub.add_parser(name, help=help_, description=help_)
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], help_: str, *examples: str
+    ):
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the examples' lines
+        )
         p.set_defaults(handler=handler)
         return p
 
-    p = command("code", commands.code, "code clinical notes: files, folders, - or --text")
+    p = command(
+        "code",
+        commands.code,
+        "code clinical notes: files, folders, - or --text",
+        'medcode code --text "Type 2 diabetes mellitus with hyperglycemia."',
+        "medcode code notes/ --format json --rules my_rules/",
+    )
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--text", help="code this text instead of files")
     p.add_argument("--setting", choices=SETTING_CHOICES, default="auto", help=SETTING_HELP)
@@ -93,42 +107,73 @@ def build_parser() -> argparse.ArgumentParser:
         help="FHIR R4 DocumentReference or Bundle (JSON, - for stdin); prints a FHIR Bundle",
     )
     _format_option(p, "json", "html")
+    rule_commands.add_rules_options(p)
     _terminology_options(p)
 
-    p = command("search", commands.search, "ranked candidate codes for a phrase")
+    p = command(
+        "search",
+        commands.search,
+        "ranked candidate codes for a phrase",
+        "medcode search acute systolic heart failure --limit 5",
+    )
     p.add_argument("phrase", nargs="+", metavar="PHRASE")
     p.add_argument("--limit", type=positive_int, default=10, metavar="N")
     _format_option(p, "json")
     _terminology_options(p)
 
-    p = command("validate", commands.validate, "valid? billable? description, suggestions")
+    p = command(
+        "validate",
+        commands.validate,
+        "valid? billable? description, suggestions",
+        "medcode validate E11.9 I50.2",
+    )
     p.add_argument("codes", nargs="+", metavar="CODE")
     _format_option(p, "json")
     _terminology_options(p)
 
-    p = command("show", commands.show, "hierarchy path and every Tabular note of a code")
+    p = command(
+        "show",
+        commands.show,
+        "hierarchy path and every Tabular note of a code",
+        "medcode show E11.65 --format json",
+    )
     p.add_argument("code", metavar="CODE")
     _format_option(p, "json")
     _terminology_options(p)
 
-    p = command("terminology", commands.terminology_info, "facts about the loaded code set")
+    p = command(
+        "terminology",
+        commands.terminology_info,
+        "facts about the loaded code set",
+        "medcode terminology info",
+    )
     p.add_argument("action", choices=("info",))
     _format_option(p, "json")
     _terminology_options(p)
 
     # Rules: claim-scrubber mode and the rule authors' tools (docs/RULES.md).
-    p = command("check", rule_commands.check, "rule edits on a set of codes (claim scrubber)")
+    p = command(
+        "check",
+        rule_commands.check,
+        "rule edits on a set of codes (claim scrubber)",
+        "medcode check I10 N18.30 --setting outpatient",
+        "medcode check N40.0 --sex F --age 70 --rules my_rules/",
+    )
     p.add_argument("codes", nargs="+", metavar="CODE")
     p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
     p.add_argument("--age", type=int, metavar="N")
     p.add_argument("--sex", choices=("F", "M"))
-    p.add_argument(
-        "--rules", nargs="+", metavar="PATH", help="rule files or folders (default: shipped packs)"
-    )
+    rule_commands.add_rules_options(p)
     _format_option(p, "json")
     _terminology_options(p)
 
-    p = command("rules", _rules_action, "lint or test rule packs")
+    p = command(
+        "rules",
+        _rules_action,
+        "lint or test rule packs",
+        "medcode rules lint my_rules/",
+        "medcode rules test",
+    )
     p.add_argument("action", choices=("lint", "test"))
     p.add_argument(
         "paths", nargs="*", metavar="PATH", help="rule files or folders (default: rules/)"
@@ -136,7 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     _terminology_options(p)
 
     # Embedding: the REST service and batch coding (docs/SERVICE.md).
-    p = command("serve", commands.serve, "REST service: /v1/code, /v1/check, FHIR R4 ...")
+    p = command(
+        "serve",
+        commands.serve,
+        "REST service: /v1/code, /v1/check, FHIR R4 ...",
+        "medcode serve --port 8000 --workers 2",
+        "medcode serve --rules my_rules/",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -164,30 +215,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI spec and exit")
+    rule_commands.add_rules_options(p)
     _terminology_options(p)
 
-    p = command("batch", commands.batch, "code a folder of *.txt or a JSONL file; resumable")
+    p = command(
+        "batch",
+        commands.batch,
+        "code a folder of *.txt or a JSONL file; resumable",
+        "medcode batch notes/ -o results.jsonl --workers 4",
+        "medcode batch notes.jsonl -o results.jsonl --rules my_rules/",
+    )
     p.add_argument("source", metavar="IN", help="folder of *.txt, or JSONL of {document, text}")
     p.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
     p.add_argument("--workers", type=positive_int, default=1, metavar="N")
     p.add_argument("--setting", choices=SETTING_CHOICES, default="auto", help=SETTING_HELP)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (shown on a terminal only)"
+    )
     p.add_argument(
         "--budget",
         type=positive_seconds,
         metavar="SECONDS",
         help="time budget of a note (seconds of work); a note over it is an error line",
     )
+    rule_commands.add_rules_options(p)
     _terminology_options(p)
 
     # Audit: replay a recorded result, explain one code (docs/AUDIT.md).
-    p = command("replay", commands.replay, "re-code the note of a JSON result; report differences")
+    p = command(
+        "replay",
+        commands.replay,
+        "re-code the note of a JSON result; report differences",
+        "medcode replay result.json --note note.txt",
+    )
     p.add_argument("result", metavar="RESULT.json", help="output of medcode code --format json")
     p.add_argument("--note", metavar="PATH", help="the note (default: the result's document)")
     _format_option(p, "json")
     _terminology_options(p)
 
-    p = command("explain", commands.explain, "why a code was or was not reported for a note")
+    p = command(
+        "explain",
+        commands.explain,
+        "why a code was or was not reported for a note",
+        "medcode explain note.txt --code I50.23",
+    )
     p.add_argument("note", nargs="?", metavar="NOTE", help="note file, or - for stdin")
     p.add_argument("--text", help="explain for this text instead of a file")
     p.add_argument("--code", required=True, metavar="CODE")
@@ -211,8 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sys.stdout is not None:
             sys.stdout.flush()  # a full disk fails here, not in the interpreter's exit
     except (UsageError, TerminologyError, LLMConfigError) as exc:
-        message = str(exc)
-        say(message if message.startswith("medcode") else f"medcode: {message}")
+        for message in map(str, exc.args if isinstance(exc, UsageError) else [exc]):
+            say(message if message.startswith("medcode") else f"medcode: {message}")
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
         _drop_stdout()

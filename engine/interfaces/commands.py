@@ -23,9 +23,11 @@ def code(args: argparse.Namespace) -> int:
 
     if getattr(args, "fhir", None) is not None:
         return code_fhir(args)
+    from .rule_commands import linted_book
+
     if not args.paths and args.text is None:
         raise UsageError("medcode code: give a PATH, - for stdin, or --text")
-    coder = Coder(args.tabular, cms_dir=args.cms_dir)
+    coder = Coder(args.tabular, rules=linted_book(args), cms_dir=args.cms_dir)
     pages: list[str] = []  # html: one page, printed once every note is read
     status = EXIT_OK
     for name, text in read_each(args.paths, args.text):
@@ -64,8 +66,9 @@ def _html_document(coder, result, text: str, number: int) -> str:
 
 
 def render_text(result, *, explain: bool) -> str:
-    """A readable listing: codes in sequence with their words; with --explain, the traces and
-    the rejected candidates."""
+    """A readable listing: codes in sequence with their words, the edits (errors and warnings
+    of the rules) and the provider queries; with --explain, the traces and the rejected
+    candidates."""
     lines = [f"{one_line(result.document)} ({result.setting}, FY{result.fy})"]
     for c in result.codes:
         words = "; ".join(f'"{e.text}" [{e.section or "-"}]' for e in c.evidence)
@@ -75,6 +78,9 @@ def render_text(result, *, explain: bool) -> str:
     if explain:
         for e in result.excluded:
             lines.append(f'  not coded: {e.code:<9} {e.reason} <- "{e.evidence[0].text}"')
+    for e in result.edits:  # an edit on the note itself (a query to ask) names no code
+        codes = f"{', '.join(e.codes)}: " if e.codes else ""
+        lines.append(f"  {e.severity}: {codes}{e.message}  [{e.rule}, {e.source}]")
     for q in result.queries:
         lines.append(f"  query: {q.code} missing {q.missing}: {q.question}")
     return "\n".join(lines)
@@ -304,6 +310,7 @@ def code_fhir(args: argparse.Namespace) -> int:
 
     from .fhir import FhirInputError, read_notes, recorded_now, to_bundle
     from .inputs import UnreadableInput, decode_note, read_stdin
+    from .rule_commands import linted_book
 
     if args.paths or args.text is not None:
         raise UsageError("medcode code: --fhir reads the notes from FILE; give no PATH or --text")
@@ -313,7 +320,7 @@ def code_fhir(args: argparse.Namespace) -> int:
     try:
         data = read_stdin() if args.fhir == "-" else Path(args.fhir).read_bytes()
         notes = read_notes(json.loads(decode_note(data, name)))
-        coder = Coder(args.tabular, cms_dir=args.cms_dir)
+        coder = Coder(args.tabular, rules=linted_book(args), cms_dir=args.cms_dir)
         coded = [(n, coder.code(n.text, document=n.document, setting=args.setting)) for n in notes]
     except OSError as exc:
         raise UsageError(f"medcode code: {name}: {exc.strerror or exc}") from exc
@@ -331,6 +338,8 @@ def serve(args: argparse.Namespace) -> int:
     """`medcode serve`: the REST service (needs the `service` extra: fastapi, uvicorn)."""
     import json
     import os
+
+    from .rule_commands import rules_environment
 
     try:
         import uvicorn
@@ -356,6 +365,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     # The workers are processes that build the app themselves: settings go by environment.
     os.environ.update(limits.environment())
+    os.environ.update(rules_environment(args))
     if args.tabular:
         os.environ["MEDCODE_TABULAR"] = args.tabular
     if args.cms_dir:
@@ -374,13 +384,16 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def batch(args: argparse.Namespace) -> int:
-    """`medcode batch IN -o OUT.jsonl`: exit 1 when a document of this run failed."""
+    """`medcode batch IN -o OUT.jsonl`: exit 1 when a document of this run failed, 130 when
+    Ctrl-C ended it."""
     import os
     import sys
     from pathlib import Path
 
     from .batch import BatchError, run_batch
+    from .rule_commands import linted_paths
 
+    rules = linted_paths(args)
     if args.cms_dir:  # the workers are processes: they read the Index folder from the environment
         os.environ[CMS_DIR_ENV] = args.cms_dir
     try:
@@ -393,9 +406,16 @@ def batch(args: argparse.Namespace) -> int:
             progress=None if args.no_progress else sys.stderr,
             notices=sys.stderr,
             budget=args.budget,
+            rules=rules,
         )
     except BatchError as exc:
         raise UsageError(f"medcode batch: {exc}") from exc
+    if summary.interrupted:  # Ctrl-C: the usual exit status of a command ended by SIGINT
+        say(
+            f"medcode batch: interrupted: {summary.coded} coded, {summary.failed} failed, "
+            f"{summary.remaining} remaining; rerun to resume"
+        )
+        return 130
     say(
         f"medcode batch: {summary.total} documents: {summary.coded} coded, {summary.failed} "
         f"failed, {summary.already} already in {args.output}; {summary.seconds:.1f} s"

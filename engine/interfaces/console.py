@@ -11,7 +11,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 class UsageError(Exception):
-    """Bad usage or unreadable input: one line on stderr, exit status 2."""
+    """Bad usage or unreadable input: one line on stderr per argument (one per problem, as for
+    a rule pack with several), exit status 2."""
 
 
 def print_json(value: object) -> None:

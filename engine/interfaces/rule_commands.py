@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from medcode.engine.rulelang import (
     RuleSyntaxError,
     rule_files,
 )
+from medcode.engine.rulelang.book import RULES_ENV, book_paths
 from medcode.engine.rulelang.check import check_codes
 from medcode.terminology import CodeSet, load_codeset
 
@@ -33,10 +35,60 @@ def _book(paths: list[str] | None) -> tuple[list[Path], RuleBook]:
         raise UsageError(str(exc)) from exc
 
 
+def add_rules_options(parser: argparse.ArgumentParser) -> None:
+    """--rules and --rules-only: the rule book of code, batch, serve and check."""
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--rules",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="rule files or folders to add to the shipped packs (linted first)",
+    )
+    choice.add_argument(
+        "--rules-only",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="rule files or folders to use instead of the shipped packs (linted first)",
+    )
+
+
+def linted_paths(args: argparse.Namespace) -> tuple[Path, ...] | None:
+    """The files and folders of the book that --rules / --rules-only name, after `medcode rules
+    lint` found no problem in them; None without either (the shipped packs, already checked).
+    A book with problems is never used: one line per finding on stderr, exit status 2."""
+    from medcode.engine.rulelang.lint import lint
+
+    if not args.rules and not args.rules_only:
+        return None
+    paths = book_paths(args.rules, args.rules_only)
+    try:
+        files = rule_files(paths)
+    except FileNotFoundError as exc:
+        raise UsageError(f"medcode {args.command}: {exc}") from exc
+    findings, _ = lint(files, load_codeset(args.tabular))
+    if findings:
+        raise UsageError(*(f"medcode {args.command}: {f.at}: {f.message}" for f in findings))
+    return paths
+
+
+def linted_book(args: argparse.Namespace) -> RuleBook | None:
+    """The linted book of --rules / --rules-only, loaded; None for the shipped packs."""
+    paths = linted_paths(args)
+    return None if paths is None else RuleBook.load(paths)
+
+
+def rules_environment(args: argparse.Namespace) -> dict[str, str]:
+    """`$MEDCODE_RULES` naming the linted book, for worker processes (empty: shipped packs)."""
+    paths = linted_paths(args)
+    return {} if paths is None else {RULES_ENV: os.pathsep.join(str(p) for p in paths)}
+
+
 def check(args: argparse.Namespace) -> int:
     """Claim-scrubber mode: the rule packs on a list of codes, without a note."""
     codeset = load_codeset(args.tabular)
-    _, book = _book(args.rules)
+    book = linted_book(args) or RuleBook.load()
     report = check_codes(
         codeset, _engine(codeset, book), args.codes, args.setting, args.age, args.sex
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,16 @@ from .model import Definition, Location, Rule, RulePack
 from .parser import RuleSyntaxError, parse_pack
 
 RULES_DIR = Path(str(files("medcode.rules"))).resolve()
+# The rule files and folders of a book, joined with os.pathsep: how `medcode serve` hands the
+# book of --rules / --rules-only to its worker processes. Unset: the shipped packs.
+RULES_ENV = "MEDCODE_RULES"
+
+
+def book_paths(added: Iterable[str] = (), only: Iterable[str] = ()) -> tuple[Path, ...]:
+    """The files and folders of a book: `only` when given (--rules-only replaces the shipped
+    packs), else the shipped packs and `added` (--rules adds to them)."""
+    replaced = tuple(Path(p) for p in only)
+    return replaced or (RULES_DIR, *(Path(p) for p in added))
 
 
 def rule_files(paths: Iterable[Path]) -> list[Path]:
@@ -146,6 +157,8 @@ def caret(text: str, at: Location) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RuleBook:
+    """Rule packs loaded together; `digest` (sha256 over their files) names them in results."""
+
     packs: tuple[RulePack, ...]
     digest: str
 
@@ -159,6 +172,12 @@ class RuleBook:
             digest.update(display_path(f).encode() + b"\0" + f.read_bytes())
         return cls(packs, digest.hexdigest())
 
+    @classmethod
+    def from_environment(cls) -> RuleBook | None:
+        """The book that `$MEDCODE_RULES` names, or None (the shipped packs) when it is unset."""
+        named = os.environ.get(RULES_ENV)
+        return cls.load(Path(p) for p in named.split(os.pathsep)) if named else None
+
     @property
     def rules(self) -> tuple[Rule, ...]:
         return tuple(r for p in self.packs for r in p.rules)
@@ -170,8 +189,10 @@ class RuleBook:
 
 __all__ = [
     "RULES_DIR",
+    "RULES_ENV",
     "RuleBook",
     "RuleSyntaxError",
+    "book_paths",
     "capitalized",
     "display_path",
     "parse_rules",
