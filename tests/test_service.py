@@ -470,16 +470,22 @@ def test_fhir_code_returns_a_bundle_of_conditions(port: int) -> None:
             e["resource"]["resourceType"],
             e["resource"].get("code", {}).get("coding", [{}])[0].get("code"),
             e["resource"].get("entity", [{}])[0].get("what", {}).get("reference"),
+            e["resource"].get("verificationStatus", {}).get("coding", [{}])[0].get("code"),
         )
         for e in answer["entry"]
     ]
+    # excluded candidates too: the denied chest pain refuted, the possible pneumonia
+    # unconfirmed, with the provider query about it as a Task (docs/SERVICE.md, FHIR R4)
     assert rows == [
-        ("Condition", "I50.23", None),
-        ("Condition", "E11.22", None),
-        ("Condition", "N18.31", None),
-        ("Provenance", None, "DocumentReference/n1"),
-        ("Condition", "R05.9", None),
-        ("Provenance", None, "DocumentReference/n2"),
+        ("Condition", "I50.23", None, "confirmed"),
+        ("Condition", "E11.22", None, "confirmed"),
+        ("Condition", "N18.31", None, "confirmed"),
+        ("Condition", "R07.9", None, "refuted"),
+        ("Provenance", None, "DocumentReference/n1", None),
+        ("Condition", "R05.9", None, "confirmed"),
+        ("Condition", "J18.9", None, "unconfirmed"),
+        ("Task", "provider-query", None, None),
+        ("Provenance", None, "DocumentReference/n2", None),
     ]
 
 

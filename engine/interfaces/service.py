@@ -51,9 +51,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import h11
-from fastapi import Body, FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -351,6 +352,14 @@ OPEN_PREFIXES = ("/openapi.json", "/static-offline-docs/")
 _KEY_SHAPE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what an HTTP header carries as is
 
 
+# The two ways to send a key, declared in the spec (Swagger UI's "Authorize"); `Authenticate`
+# does the checking, before FastAPI sees the request.
+KEYED = [
+    Depends(HTTPBearer(auto_error=False, description="an API key as a bearer token")),
+    Depends(APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")),
+]
+
+
 class AuthError(ValueError):
     """Keys that cannot be used, or a server that would be open where it must not be: one line
     that never quotes a key."""
@@ -637,30 +646,30 @@ def create_app(
         current(request)
         return JSONResponse({"status": "ready"})
 
-    @app.post("/v1/code", responses=answers(CODE_RESULT))
+    @app.post("/v1/code", responses=answers(CODE_RESULT), dependencies=KEYED)
     def code(body: CodeRequest, request: Request) -> JSONResponse:
         """Code one note: the JSON of `medcode code --format json`."""
         answer = current(request).code(body)
         metrics.notes_coded.labels("/v1/code").inc()
         return JSONResponse(answer)
 
-    @app.post("/v1/search", responses=answers(SEARCH_RESULT))
+    @app.post("/v1/search", responses=answers(SEARCH_RESULT), dependencies=KEYED)
     def search(body: SearchRequest, request: Request) -> JSONResponse:
         """Ranked candidate codes for a phrase: `medcode search --format json`."""
         return JSONResponse(current(request).search(body))
 
-    @app.post("/v1/check", responses=answers(CHECK_RESULT))
+    @app.post("/v1/check", responses=answers(CHECK_RESULT), dependencies=KEYED)
     def check(body: CheckRequest, request: Request) -> JSONResponse:
         """Rule edits on a set of codes: `medcode check --format json` (200 even with error
         edits: they are findings about the codes, not a failed request)."""
         return JSONResponse(current(request).check(body))
 
-    @app.post("/v1/validate", responses=answers(VALIDATE_RESULT))
+    @app.post("/v1/validate", responses=answers(VALIDATE_RESULT), dependencies=KEYED)
     def validate(body: ValidateRequest, request: Request) -> JSONResponse:
         """Valid? billable? description, suggestions: `medcode validate --format json`."""
         return JSONResponse(current(request).validate(body))
 
-    @app.post("/v1/explain", responses=answers(EXPLAIN_RESULT))
+    @app.post("/v1/explain", responses=answers(EXPLAIN_RESULT), dependencies=KEYED)
     def explain(body: ExplainRequest, request: Request) -> JSONResponse:
         """Why a code was or was not reported for a note: `medcode explain --format json`."""
         answer = current(request).explain(body)
@@ -671,6 +680,7 @@ def create_app(
         "/fhir/r4/$code",
         response_class=FhirResponse,
         responses=answers(FHIR_BUNDLE, FHIR_JSON),
+        dependencies=KEYED,
         openapi_extra={
             "requestBody": {
                 "content": {m: {"schema": FHIR_INPUT} for m in (FHIR_JSON, "application/json")}
