@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from medcode.engine.interfaces.cli import main
+from medcode.engine.rulelang import RULES_DIR
 
 NOTE = (
     "Chief complaint: shortness of breath.\n"
@@ -146,3 +147,53 @@ def test_search_ranks_the_exact_title_first(capsys: pytest.CaptureFixture[str]) 
         "score": 1.0,
         "matched": "Acute on chronic systolic (congestive) heart failure",
     }
+
+
+def line_of(rule_id: str, pack: str) -> int:
+    """Where a shipped rule is written, so that the test survives rules added above it."""
+    lines = (RULES_DIR / f"{pack}.rules").read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.startswith(f"rule {rule_id} "))
+
+
+def test_code_text_shows_edits_and_provider_queries(capsys: pytest.CaptureFixture[str]) -> None:
+    note = "Assessment: Type 1 diabetes. Type 2 diabetes. Urosepsis. CKD stage 3."
+    status, out, _ = run(capsys, "code", "--setting", "inpatient", "--text", note)
+    assert status == 0
+    assert out.splitlines()[4:] == [
+        "  error: E10.22, E11.22: E10.22 (Type 1 diabetes mellitus with diabetic chronic kidney "
+        "disease) and E11.22 (Type 2 diabetes mellitus with diabetic chronic kidney disease) are "
+        "never reported together: Excludes1 at E10.22  "
+        f"[excludes1-conflict, rules/tabular.rules:{line_of('excludes1-conflict', 'tabular')}]",
+        "  warning: The note says urosepsis: a nonspecific term with no default code, not "
+        "synonymous with sepsis. Query the provider: sepsis, or a urinary tract infection?  "
+        f"[urosepsis-query, rules/infections.rules:{line_of('urosepsis-query', 'infections')}]",
+        "  query: N18.30 missing stage: The note supports only N18.30 (Chronic kidney disease, "
+        'stage 3 unspecified) for "CKD stage 3". Please document the stage.',
+    ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "code",
+        "search",
+        "validate",
+        "show",
+        "terminology",
+        "check",
+        "rules",
+        "serve",
+        "batch",
+        "replay",
+        "explain",
+    ],
+)
+def test_every_command_help_ends_with_an_example(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    examples = out[out.index("\nexamples:\n") :].splitlines()[2:]
+    assert examples and all(e.startswith(f"  medcode {command} ") for e in examples)
