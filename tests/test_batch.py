@@ -223,6 +223,18 @@ def test_the_progress_bar_counts_documents_and_failures() -> None:
     assert (bar.already, bar.done, bar.failed) == (1, 3, 1)
 
 
+def test_a_notice_while_the_bar_is_drawn_is_a_line_of_its_own() -> None:
+    stream = Terminal()
+    bar = batch.Progress(2, stream, interval=0)
+    bar.step(failed=False)
+    bar.write(stream, "medcode batch: in.jsonl:2: document id 'a' also at line 1; both coded\n")
+    bar.close()
+    before, _ = stream.getvalue().split("\n")
+    *_, cleared, notice = before.split("\r")
+    assert cleared.strip() == ""  # the bar was cleared first
+    assert notice == "medcode batch: in.jsonl:2: document id 'a' also at line 1; both coded"
+
+
 def test_batch_draws_the_bar_on_a_terminal_only(tmp_path: Path, shared_coder: Coder) -> None:
     source = tmp_path / "notes.jsonl"
     source.write_text(

@@ -320,6 +320,15 @@ class Progress:
             self.bar.set_postfix(failed=self.failed, refresh=False)
             self.bar.update()
 
+    def write(self, stream: IO[str], line: str) -> None:
+        """`line` on `stream` without mixing it into the bar: cleared, written, drawn again."""
+        if self.bar is not None:
+            self.bar.clear()
+        stream.write(line)
+        stream.flush()
+        if self.bar is not None:
+            self.bar.refresh()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -349,9 +358,16 @@ def run_batch(
     _check(source, out, workers)
     code = partial(code_task, tabular=tabular, budget=budget, rules=rules)
 
+    bar: Progress | None = None
+
     def notice(message: str) -> None:
-        if notices is not None:
-            notices.write(one_line(f"medcode batch: {message}") + "\n")
+        if notices is None:
+            return
+        line = one_line(f"medcode batch: {message}") + "\n"
+        if bar is None:
+            notices.write(line)
+        else:  # a document id used twice, while the bar is drawn
+            bar.write(notices, line)
 
     try:
         done, torn = resume(out)
