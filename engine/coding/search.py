@@ -63,12 +63,14 @@ class Searcher:
         if len(found) >= limit:
             return sorted(found.values(), key=lambda c: -c.score)[:limit]
         wanted = set(words)
-        idf = {w: self._idf(w) for w in wanted}
+        idf = {w: self._idf(w) for w in sorted(wanted)}
         total = sum(idf.values())
         scored: dict[tuple[str, ...], float] = {}
         for term in self._sharing(wanted):
-            extra = set(term) - wanted
-            shared = wanted.intersection(term)
+            # summed in sorted order: a float sum in set order differs in its last bits from one
+            # process to the next, and equal scores would rank in no fixed order
+            extra = sorted(set(term) - wanted)
+            shared = sorted(wanted.intersection(term))
             scored[term] = sum(idf[w] for w in shared) / (total + sum(map(self._idf, extra)))
         for term, score in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0])):
             if len(found) >= limit:
