@@ -46,6 +46,7 @@ def test_the_capability_statement_declares_the_code_operation() -> None:
     assert rest["operation"] == [
         {"name": "code", "definition": "https://medcode.invalid/fhir/OperationDefinition/code"}
     ]
+    assert rest["security"]["description"].startswith("$code takes an API key")
     # Only the OperationDefinition can be read: coded resources are not stored.
     assert rest["resource"] == [{"type": "OperationDefinition", "interaction": [{"code": "read"}]}]
 

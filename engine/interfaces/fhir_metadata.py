@@ -50,6 +50,14 @@ def capability_statement() -> dict[str, Any]:
                     "Task and Provenance resources. Nothing is stored: no resource can be read "
                     "back or searched."
                 ),
+                # None of FHIR's security service codes (OAuth, SMART...) is an API key.
+                "security": {
+                    "description": (
+                        "$code takes an API key, as `Authorization: Bearer KEY` or "
+                        "`X-API-Key: KEY`, unless the server runs without keys on loopback "
+                        "(docs/SERVICE.md)."
+                    )
+                },
                 "resource": [{"type": "OperationDefinition", "interaction": [{"code": "read"}]}],
                 "operation": [{"name": "code", "definition": OPERATION_URL}],
             }
