@@ -20,11 +20,10 @@ def code(args: argparse.Namespace) -> int:
     from medcode.engine.coding.coder import Coder, InputError
 
     from .inputs import UnreadableInput, read_each
+    from .rule_commands import linted_book
 
     if getattr(args, "fhir", None) is not None:
         return code_fhir(args)
-    from .rule_commands import linted_book
-
     if not args.paths and args.text is None:
         raise UsageError("medcode code: give a PATH, - for stdin, or --text")
     coder = Coder(args.tabular, rules=linted_book(args), cms_dir=args.cms_dir)
@@ -69,6 +68,8 @@ def render_text(result, *, explain: bool) -> str:
     """A readable listing: codes in sequence with their words, the edits (errors and warnings
     of the rules) and the provider queries; with --explain, the traces and the rejected
     candidates."""
+    from .rule_commands import edit_line
+
     lines = [f"{one_line(result.document)} ({result.setting}, FY{result.fy})"]
     for c in result.codes:
         words = "; ".join(f'"{e.text}" [{e.section or "-"}]' for e in c.evidence)
@@ -78,9 +79,7 @@ def render_text(result, *, explain: bool) -> str:
     if explain:
         for e in result.excluded:
             lines.append(f'  not coded: {e.code:<9} {e.reason} <- "{e.evidence[0].text}"')
-    for e in result.edits:  # an edit on the note itself (a query to ask) names no code
-        codes = f"{', '.join(e.codes)}: " if e.codes else ""
-        lines.append(f"  {e.severity}: {codes}{e.message}  [{e.rule}, {e.source}]")
+    lines += [edit_line(e) for e in result.edits]
     for q in result.queries:
         lines.append(f"  query: {q.code} missing {q.missing}: {q.question}")
     return "\n".join(lines)

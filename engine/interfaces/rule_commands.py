@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from medcode.engine.result import Edit
 from medcode.engine.rulelang import (
     RULES_DIR,
     InvalidRules,
@@ -102,9 +103,15 @@ def check(args: argparse.Namespace) -> int:
             if step["before"] != step["after"]:
                 print(f"  rule {step['rule']}: {step['action']}  ({step['source']})")
         for edit in edits:
-            codes = ", ".join(edit.codes)
-            print(f"  {edit.severity}: {codes}: {edit.message}  [{edit.rule}, {edit.source}]")
+            print(edit_line(edit))
     return EXIT_FINDINGS if report.has_errors else EXIT_OK
+
+
+def edit_line(edit: Edit) -> str:
+    """An edit as `check` and `code` print it; one on the note itself (a question for the
+    provider) names no code."""
+    codes = f"{', '.join(edit.codes)}: " if edit.codes else ""
+    return f"  {edit.severity}: {codes}{edit.message}  [{edit.rule}, {edit.source}]"
 
 
 def _engine(codeset: CodeSet, book: RuleBook) -> RuleEngine:
