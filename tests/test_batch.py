@@ -33,7 +33,7 @@ def coder() -> Coder:
 @pytest.fixture
 def shared_coder(coder: Coder, monkeypatch: pytest.MonkeyPatch) -> Coder:
     """In-process batches use the module's Coder instead of loading another."""
-    monkeypatch.setattr(batch, "_coder", lambda tabular, rules=None: coder)
+    monkeypatch.setattr(batch, "_coder", lambda tabular: coder)
     return coder
 
 

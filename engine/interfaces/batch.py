@@ -234,10 +234,16 @@ def _coder(tabular: str | None, rules: tuple[Path, ...] | None = None) -> Any:
     return Coder(tabular, rules=None if rules is None else RuleBook.load(rules))
 
 
+def _book_coder(tabular: str | None, rules: tuple[Path, ...] | None) -> Any:
+    """`_coder`, called as `_coder(tabular)` for the shipped packs: tests that share one
+    Coder between batches replace `_coder(tabular)`."""
+    return _coder(tabular) if rules is None else _coder(tabular, rules)
+
+
 def _start_worker(tabular: str | None, rules: tuple[Path, ...] | None, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     _die_with(parent)
-    _coder(tabular, rules)
+    _book_coder(tabular, rules)
 
 
 def _die_with(parent: int) -> None:
@@ -272,7 +278,7 @@ def code_task(
     from medcode.engine.coding.coder import InputError, Pace
 
     try:
-        coder, pace = _coder(tabular, rules), Pace(budget)
+        coder, pace = _book_coder(tabular, rules), Pace(budget)
         result = coder.code(task.text, document=task.document, setting=task.setting, pace=pace)
         return json.dumps(result.with_input(task.text).to_json(), ensure_ascii=False), False
     except InputError as exc:
