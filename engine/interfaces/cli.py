@@ -213,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time budget of a note (seconds of work); a note over it gets 422",
     )
+    p.add_argument(
+        "--api-keys-file",
+        metavar="FILE",
+        help="the API keys, one a line (or MEDCODE_API_KEYS, comma-separated)",
+    )
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without API keys: only on a loopback --host",
+    )
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI spec and exit")
     rule_commands.add_rules_options(p)

@@ -343,7 +343,16 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from .service import Limits, create_app, server_options
+        from .service import (
+            API_KEYS_FILE_ENV,
+            NO_AUTH_ENV,
+            Auth,
+            AuthError,
+            Limits,
+            create_app,
+            log_config,
+            server_options,
+        )
     except ImportError as exc:
         raise UsageError(
             f"medcode serve: needs the service extra ({exc.name} is not installed): "
@@ -363,8 +372,16 @@ def serve(args: argparse.Namespace) -> int:
         note_budget=args.budget,
     )
     # The workers are processes that build the app themselves: settings go by environment.
+    if args.api_keys_file:
+        os.environ[API_KEYS_FILE_ENV] = args.api_keys_file
+    if args.no_auth:
+        os.environ[NO_AUTH_ENV] = "1"
     os.environ.update(limits.environment())
-    os.environ.update(rules_environment(args))
+    os.environ.update(rules_environment(args))  # the added packs, linted
+    try:  # before uvicorn starts: keys that cannot be used, or --no-auth off loopback
+        Auth.for_server(args.host)
+    except AuthError as exc:
+        raise UsageError(f"medcode serve: {exc}") from exc
     if args.tabular:
         os.environ["MEDCODE_TABULAR"] = args.tabular
     if args.cms_dir:
@@ -377,6 +394,7 @@ def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.log_level in ("debug", "info"),
+        log_config=log_config(),
         **server_options(limits),
     )
     return EXIT_OK

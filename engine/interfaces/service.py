@@ -65,6 +65,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from medcode.engine.coding.coder import BudgetExceeded, Coder, InputError, Pace
 from medcode.engine.coding.pace import TurnLock
 from medcode.engine.result import CodingResult
+from medcode.engine.rulelang import RuleBook
 from medcode.terminology import validate_code
 from medcode.terminology.cache import package_version
 
@@ -1191,12 +1192,14 @@ def server_options(limits: Limits | None = None) -> dict[str, Any]:
 def app_from_environment() -> FastAPI:
     """The app `medcode serve` runs (a uvicorn factory, so every worker process loads its own
     engine): `MEDCODE_TABULAR` as for the CLI, the `Limits` from `ENVIRONMENT`'s variables,
-    the keys as `Auth.from_environment` reads them (an AuthError without any)."""
+    the keys as `Auth.from_environment` reads them (an AuthError without any), added rule
+    packs from `MEDCODE_RULES`."""
     tabular = os.environ.get("MEDCODE_TABULAR") or None
     limits = Limits.from_environment()
+    rules = RuleBook.from_environment()  # `serve --rules` / `--rules-only`, linted by the CLI
     return create_app(
         limits=limits,
-        load=lambda: Engine(Coder(tabular), note_budget=limits.note_budget),
+        load=lambda: Engine(Coder(tabular, rules=rules), note_budget=limits.note_budget),
         auth=Auth.from_environment(),
     )
 
