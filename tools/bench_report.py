@@ -653,6 +653,7 @@ def _service(s: dict | None) -> str:
         [
             run["workers"],
             level["clients"],
+            "yes" if level.get("api_key") else "no",
             f"{level['ok']} / {level['requests']}",
             level["requests_per_s"],
             f"{level['p50_ms']} / {level['p95_ms']} / {level['p99_ms']}",
@@ -680,7 +681,14 @@ def _service(s: dict | None) -> str:
             "answer checked against the same note coded alone; the clients share the 2 cores "
             "with the server. Details: docs/SERVICE.md.",
             table(
-                ["server workers", "clients", "ok / requests", "requests/s", "ms p50 / p95 / p99"],
+                [
+                    "server workers",
+                    "clients",
+                    "API key",
+                    "ok / requests",
+                    "requests/s",
+                    "ms p50 / p95 / p99",
+                ],
                 rows,
             ),
             f"Server RSS: {rss}.",
