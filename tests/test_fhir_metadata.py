@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any, get_args
 
@@ -24,9 +21,11 @@ from medcode.engine.interfaces.fhir_metadata import (
 from medcode.terminology.cache import package_version
 
 pytest.importorskip("fastapi")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 
-from medcode.engine.interfaces.service import NoteSetting, create_app  # noqa: E402
+from medcode.engine.interfaces.service import NoteSetting, create_app
+
+from .live_server import serving
 
 
 def test_the_capability_statement_declares_the_code_operation() -> None:
@@ -73,18 +72,8 @@ def test_the_code_operation_is_a_system_operation_on_a_resource_returning_a_bund
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
     """A real uvicorn on 127.0.0.1 serving an app with no engine: metadata does not need one."""
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning", lifespan="on"))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(), log_level="warning") as (port, _):
+        yield port
 
 
 def get(port: int, path: str) -> tuple[int, str, Any]:

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,8 @@ from medcode.engine.interfaces.service import (  # noqa: E402
     server_options,
 )
 
+from .live_server import serving  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "docs" / "openapi.json"
 LIMIT = 65_536
@@ -56,19 +57,8 @@ def port(coder: Coder) -> Iterator[int]:
     with the connection limits of `medcode serve` (ServiceProtocol)."""
     limits = Limits(LIMIT)
     app = create_app(Engine(coder), limits=limits)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", **server_options(limits))
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    thread.join(10)
+    with serving(app, log_level="warning", **server_options(limits)) as (port, _):
+        yield port
 
 
 def call(

@@ -9,9 +9,6 @@ import http.client
 import json
 import logging
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +30,8 @@ from medcode.engine.interfaces.service import (  # noqa: E402
     server_options,
 )
 
+from .live_server import serving  # noqa: E402
+
 KEY = "k-0123456789abcdef"
 OTHER_KEY = "k-fedcba9876543210"
 NOTE = "Assessment: COPD with acute exacerbation. Denies chest pain."
@@ -52,22 +51,8 @@ def coder() -> Coder:
 def running(app: object) -> Iterator[int]:
     """`app` on a real uvicorn on 127.0.0.1 in a thread, with the limits of `medcode serve`;
     its port."""
-    limits = Limits()
-    config = uvicorn.Config(app, log_config=None, lifespan="on", **server_options(limits))
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app, log_config=None, **server_options(Limits())) as (port, _):
+        yield port
 
 
 @pytest.fixture(scope="module")

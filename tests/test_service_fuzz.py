@@ -7,9 +7,6 @@ operation, a few seconds in all."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +33,8 @@ from medcode.engine.interfaces.service import (  # noqa: E402
     server_options,
 )
 
+from .live_server import serving  # noqa: E402
+
 SPEC = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
 CHECKS = [
     not_a_server_error,
@@ -58,19 +57,8 @@ def base_url() -> Iterator[str]:
     """The service, with `medcode serve`'s limits, on a free loopback port."""
     limits = Limits()
     app = create_app(Engine(Coder()), limits=limits)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", **server_options(limits))
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app, log_level="warning", **server_options(limits)) as (port, _):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_the_fuzzed_spec_is_the_apps() -> None:

@@ -13,7 +13,6 @@ import json
 import logging
 import pickle
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +36,8 @@ from medcode.engine.interfaces.service import (  # noqa: E402
     server_options,
 )
 
+from . import live_server  # noqa: E402
+
 LIMIT = 65_536
 NOTE = "Assessment: COPD with acute exacerbation. Denies chest pain."
 # In every bad request below: no answer and no log line may repeat it.
@@ -59,21 +60,8 @@ class Running:
 def serving(app: Any, limits: Limits) -> Iterator[Running]:
     """`app` on a real uvicorn on 127.0.0.1 with `server_options(limits)`, in a thread.
     uvicorn configures no logging (log_config=None): its records reach the `logs` fixture."""
-    config = uvicorn.Config(app, log_config=None, lifespan="on", **server_options(limits))
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    try:
-        yield Running(sock.getsockname()[1], server)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with live_server.serving(app, log_config=None, **server_options(limits)) as (port, server):
+        yield Running(port, server)
 
 
 @pytest.fixture(scope="module")
