@@ -294,3 +294,36 @@ def _group_alive(group: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_other_input_fields_are_kept_under_metadata(
+    tmp_path: Path, shared_coder: Coder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "notes.jsonl"
+    records = [
+        {"document": "a", "text": "Assessment: COPD.", "specialty": "Pulmonology", "visit": 3},
+        {"document": "b", "text": "Assessment: asthma.", "note_type": None},
+        {"document": "c", "text": "", "setting": "outpatient", "note_type": "consult"},
+        {"document": "d", "text": 7, "specialty": "Cardiology"},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(source), "-o", str(out), "--no-progress"]) == 1
+    capsys.readouterr()
+    results = lines(out)
+    # Additive, after the contract's keys; absent without other fields (a null is no field).
+    a = expected(shared_coder, "a", "Assessment: COPD.")
+    assert results[0] == {**a, "metadata": {"specialty": "Pulmonology", "visit": 3}}
+    assert list(results[0])[-1] == "metadata"
+    assert results[1] == expected(shared_coder, "b", "Assessment: asthma.")
+    # Error lines keep them too: a report counts failures by specialty.
+    assert results[2] == {
+        "document": "c",
+        "error": "empty note: there is nothing to code",
+        "input": {"sha256": sha256(b"")},
+        "metadata": {"note_type": "consult"},
+    }
+    assert results[3]["metadata"] == {"specialty": "Cardiology"}
+    # The key does not disturb resuming: a rerun finds every document done.
+    assert main(["batch", str(source), "-o", str(out), "--no-progress"]) == 0
+    assert len(lines(out)) == 4

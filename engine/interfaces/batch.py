@@ -5,7 +5,9 @@ IN is a folder of *.txt notes (the document id is the file name) or a JSON Lines
 the JSON of `medcode code --format json`, or `{"document": ID, "error": MESSAGE, "input":
 {"sha256": ...}}` for a document that could not be coded (unreadable, binary, unknown setting,
 an engine failure); the others go on. A document id used twice is reported, and both
-documents are coded.
+documents are coded. Any other fields of a JSONL object ("specialty", "note_type", ...) are
+kept under the additive key "metadata" of its line, result or error (fields whose value is
+null are left out, as a table's empty cell; no such fields, no key).
 
 A document's identity is its id and the sha256 of its text (`input.sha256`, on result and
 error lines alike; of the raw bytes, the file or the JSONL line, when there is no text to
@@ -57,6 +59,7 @@ class Task:
     setting: str
     text: str
     sha256: str
+    metadata: dict[str, Any] | None = None  # the input's other fields
 
     @property
     def identity(self) -> Identity:
@@ -70,19 +73,31 @@ class Failure:
     document: str
     error: str
     sha256: str
+    metadata: dict[str, Any] | None = None
 
     @property
     def identity(self) -> Identity:
         return self.document, self.sha256
 
     def line(self) -> tuple[str, bool]:
-        return error_line(self.document, self.error, self.sha256), True
+        return error_line(self.document, self.error, self.sha256, self.metadata), True
 
 
-def error_line(document: str, error: str, sha256: str) -> str:
-    return json.dumps(
-        {"document": document, "error": error, "input": {"sha256": sha256}}, ensure_ascii=False
-    )
+def error_line(
+    document: str, error: str, sha256: str, metadata: dict[str, Any] | None = None
+) -> str:
+    line: dict[str, Any] = {"document": document, "error": error, "input": {"sha256": sha256}}
+    return json.dumps(with_metadata(line, metadata), ensure_ascii=False)
+
+
+def with_metadata(line: dict[str, Any], metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """`line` with the input's other fields under "metadata", after the contract's keys."""
+    if metadata:
+        line["metadata"] = metadata
+    return line
+
+
+INPUT_FIELDS = ("document", "text", "setting")
 
 
 def sha256(data: bytes) -> str:
@@ -131,35 +146,42 @@ def read_tasks(
             if not raw.strip():
                 continue
             where = f"{source.name}:{number}"
-            raw_sha = sha256(raw.rstrip(b"\r\n"))
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield Failure(where, f"{where}: not a JSON object ({exc})", raw_sha)
-                continue
-            document = record.get("document") if isinstance(record, dict) else None
-            if not isinstance(document, str) or not document:
-                yield Failure(where, f'{where}: needs a non-empty string "document"', raw_sha)
-                continue
-            if document in seen:
-                warn(f"{where}: document id {document!r} also at line {seen[document]}; both coded")
-            seen.setdefault(document, number)
-            text = record.get("text")
-            if not isinstance(text, str):
-                yield Failure(document, f'{where}: needs a string "text"', raw_sha)
-                continue
-            try:
-                text_sha = sha256(text.encode("utf-8"))
-            except UnicodeEncodeError as exc:  # JSON may escape a lone surrogate: "\udcff"
-                problem = f"a lone surrogate at character {exc.start}"
-                yield Failure(document, f"{where}: text is not Unicode ({problem})", raw_sha)
-                continue
-            if "\x00" in text:
-                message = f"{where}: text holds NUL characters: binary, not a note"
-                yield Failure(document, message, text_sha)
-                continue
-            given = record.get("setting", setting)
-            yield Task(document, given if isinstance(given, str) else repr(given), text, text_sha)
+            task = parse_line(raw, where, setting)
+            document = task.document
+            if document != where:  # a line with a document id
+                if document in seen:
+                    first = seen[document]
+                    warn(f"{where}: document id {document!r} also at line {first}; both coded")
+                seen.setdefault(document, number)
+            yield task
+
+
+def parse_line(raw: bytes, where: str, setting: str) -> Task | Failure:
+    """One JSONL line of IN (`where`: file:line, the document of a line without an id) -> the
+    document to code, or why it cannot be (`medcode spark` reads its JSONL with this too)."""
+    raw_sha = sha256(raw.rstrip(b"\r\n"))
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return Failure(where, f"{where}: not a JSON object ({exc})", raw_sha)
+    document = record.get("document") if isinstance(record, dict) else None
+    if not isinstance(document, str) or not document:
+        return Failure(where, f'{where}: needs a non-empty string "document"', raw_sha)
+    metadata = {k: v for k, v in record.items() if k not in INPUT_FIELDS and v is not None}
+    text = record.get("text")
+    if not isinstance(text, str):
+        return Failure(document, f'{where}: needs a string "text"', raw_sha, metadata)
+    try:
+        text_sha = sha256(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # JSON may escape a lone surrogate: "\udcff"
+        problem = f"a lone surrogate at character {exc.start}"
+        return Failure(document, f"{where}: text is not Unicode ({problem})", raw_sha, metadata)
+    if "\x00" in text:
+        message = f"{where}: text holds NUL characters: binary, not a note"
+        return Failure(document, message, text_sha, metadata)
+    given = record.get("setting", setting)
+    given = given if isinstance(given, str) else repr(given)
+    return Task(document, given, text, text_sha, metadata or None)
 
 
 def _file_task(file: Path, setting: str) -> Task | Failure:
@@ -280,12 +302,13 @@ def code_task(
     try:
         coder, pace = _book_coder(tabular, rules), Pace(budget)
         result = coder.code(task.text, document=task.document, setting=task.setting, pace=pace)
-        return json.dumps(result.with_input(task.text).to_json(), ensure_ascii=False), False
+        line = with_metadata(result.with_input(task.text).to_json(), task.metadata)
+        return json.dumps(line, ensure_ascii=False), False
     except InputError as exc:
-        return error_line(task.document, str(exc), task.sha256), True
+        return error_line(task.document, str(exc), task.sha256, task.metadata), True
     except Exception as exc:  # an engine failure on one note must not stop the batch
         message = f"internal error: {type(exc).__name__}: {exc}"
-        return error_line(task.document, message, task.sha256), True
+        return error_line(task.document, message, task.sha256, task.metadata), True
 
 
 # -- the run ------------------------------------------------------------------------------------
