@@ -151,6 +151,8 @@ def compare(recorded: dict[str, Any], replayed: dict[str, Any]) -> list[Differen
     for key in ("document", "fy", "setting"):
         if recorded.get(key) != replayed.get(key):
             diffs.append(Difference(f"{key} changed", key, recorded.get(key), replayed.get(key)))
+    recorded, converted = _converted(recorded, replayed.get("fy"))
+    diffs += converted
     old_v, new_v = recorded.get("versions", {}), replayed.get("versions", {})
     for key in dict.fromkeys([*old_v, *new_v]):
         if old_v.get(key) != new_v.get(key):
@@ -171,6 +173,30 @@ def compare(recorded: dict[str, Any], replayed: dict[str, Any]) -> list[Differen
         changed = [k for k in keys if _dump(recorded.get(k)) != _dump(replayed.get(k))]
         diffs.append(Difference("output changed", ", ".join(changed) or "key order", None, None))
     return diffs
+
+
+def _converted(result: dict[str, Any], fy: Any) -> tuple[dict[str, Any], list[Difference]]:
+    """A result of another fiscal year with its codes as codes of `fy` (the CMS conversion
+    table), so that a code the new year renamed is not reported removed and added; each
+    conversion is a difference of its own."""
+    old = result.get("fy")
+    if not isinstance(old, int) or not isinstance(fy, int) or old == fy:
+        return result, []
+    from medcode.engine.coding.claim.fiscal import converter
+
+    copy = dict(result)
+    diffs: list[Difference] = []
+    for key in ("codes", "excluded"):
+        entries = []
+        for entry in result[key]:
+            (new,), changes = converter().convert_all([str(entry["code"])], old, fy)
+            for change in changes:
+                diffs.append(
+                    Difference("code converted", f"FY{old} -> FY{fy}", change.original, new)
+                )
+            entries.append(dict(entry, code=new))
+        copy[key] = entries
+    return copy, diffs
 
 
 def _uncached(result: dict[str, Any]) -> dict[str, Any]:

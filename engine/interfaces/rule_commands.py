@@ -6,7 +6,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
+from medcode.engine.coding.claim import Claim, Patient, claim_grouper, parse_date
+from medcode.engine.coding.errors import InputError
 from medcode.engine.result import Edit
 from medcode.engine.rulelang import (
     RULES_DIR,
@@ -87,15 +90,30 @@ def rules_environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def check(args: argparse.Namespace) -> int:
-    """Claim-scrubber mode: the rule packs on a list of codes, without a note."""
+    """Claim-scrubber mode: the rule packs on a list of codes, without a note; with --drg also
+    the claim (MS-DRG or HCCs) and the Medicare Code Editor's edits."""
     codeset = load_codeset(args.tabular)
+    try:
+        patient = Patient.parse(args.age, args.sex, args.discharge_status)
+        date = parse_date(args.date)
+    except InputError as exc:
+        raise UsageError(f"medcode check: {exc}") from exc
     book = linted_book(args) or RuleBook.load()
     report = check_codes(
-        codeset, _engine(codeset, book), args.codes, args.setting, args.age, args.sex
+        codeset, _engine(codeset, book), args.codes, args.setting, patient.age, patient.sex
     )
-    encounter, outcome, edits = report.encounter, report.outcome, report.edits
+    claim = None
+    if args.drg:
+        try:
+            claim = claim_grouper().claim(
+                report.given, setting=args.setting, patient=patient, date=date
+            )
+        except InputError as exc:
+            raise UsageError(f"medcode check: {exc}") from exc
+    edits = [*report.edits, *(claim.edits if claim else ())]
+    encounter, outcome = report.encounter, report.outcome
     if args.format == "json":
-        print_json(report.to_json())
+        print_json(check_json(report.to_json(), claim))
     else:
         for position, fact in enumerate(encounter.active, 1):
             print(f"{position:>3}. {fact.code:<9} {codeset.node(fact.code).title}")
@@ -104,7 +122,58 @@ def check(args: argparse.Namespace) -> int:
                 print(f"  rule {step['rule']}: {step['action']}  ({step['source']})")
         for edit in edits:
             print(edit_line(edit))
-    return EXIT_FINDINGS if report.has_errors else EXIT_OK
+        if claim is not None:
+            for line in claim_lines(claim):
+                print(line)
+    return EXIT_FINDINGS if any(e.severity == "error" for e in edits) else EXIT_OK
+
+
+def check_json(report: dict[str, Any], claim: Claim | None) -> dict[str, Any]:
+    """`medcode check --format json` (and /v1/check): with a claim, its MCE edits join the
+    rule edits and the claim is the additive key "claim"."""
+    if claim is None:
+        return report
+    view = claim.to_json()
+    del view["edits"]  # they are among the edits
+    return {
+        **report,
+        "edits": [*report["edits"], *(e.to_json() for e in claim.edits)],
+        "claim": view,
+    }
+
+
+def claim_lines(claim: Claim) -> list[str]:
+    """The claim as text: the DRG or the risk score, then each code with what it does."""
+    when = claim.period
+    head = f"claim of the codes as given ({claim.setting}, FY{when.fy}, MS-DRG v{when.version}"
+    head += f", {when.discharge_date.isoformat()})" if when.dated else ")"
+    out = [head]
+    if claim.drg is not None:
+        drg = claim.drg
+        out.append(f"  DRG {drg.drg} {drg.description} (MDC {drg.mdc}; severity {drg.severity})")
+    if claim.hcc is not None:
+        hcc = claim.hcc
+        out.append(
+            f"  RAF {hcc.risk_score:.3f} = demographic {hcc.demographic:.3f} ({hcc.category})"
+            f" + HCCs {hcc.hcc_part:.3f}  [{hcc.model}, payment year {hcc.payment_year}]"
+        )
+        for item in hcc.hccs:
+            out.append(
+                f"  HCC {item.hcc} {item.label} ({item.coefficient:.3f}): {', '.join(item.codes)}"
+            )
+    for number, line in enumerate(claim.lines, 1):
+        facts = [line.role]
+        if line.cc_mcc and line.cc_mcc != "NONE":
+            facts.append(line.cc_mcc + (" (excluded)" if line.cc_excluded else ""))
+        if line.drg_impact and line.role == "secondary":
+            facts.append("sets the DRG")
+        facts += [f"POA {line.poa}" for _ in (1,) if line.poa]
+        facts += [f"HAC {h.number:02d} {h.description}" for h in line.hacs]
+        facts += [f"HCC {h}" for h in line.hccs]
+        converted = f" -> {line.converted}" if line.converted else ""
+        out.append(f"{number:>3}. {line.code + converted:<9} {', '.join(facts)}")
+    out += [f"  note: {note}" for note in claim.notes]
+    return out
 
 
 def edit_line(edit: Edit) -> str:

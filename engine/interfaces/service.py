@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import datetime
 import functools
 import hashlib
 import hmac
@@ -145,14 +146,18 @@ class SearchRequest(_Request):
 
 
 class CheckRequest(_Request):
-    """Codes to check against the rule packs, as `medcode check`."""
+    """Codes to check against the rule packs, as `medcode check`; `drg` also groups the claim
+    and runs the Medicare Code Editor, as `medcode check --drg` (docs/CLAIMS.md)."""
 
     model_config = _example(codes=["E11.9", "E10.9"], setting="inpatient", age=70, sex="F")
 
     codes: list[CodeText] = Field(min_length=1, max_length=MAX_CODES)
     setting: Setting = "inpatient"
-    age: int | None = Field(None, ge=0, le=150)
+    age: int | None = Field(None, ge=0, le=124)
     sex: Literal["F", "M"] | None = None
+    drg: bool = False
+    discharge_status: int | None = Field(None, description="CMS discharge status (default 1)")
+    date: datetime.date | None = Field(None, description="discharge or service date")
 
 
 class ValidateRequest(_Request):
@@ -213,15 +218,24 @@ class Engine:
         return {"query": request.phrase, "candidates": [c.to_json() for c in found]}
 
     def check(self, request: CheckRequest) -> dict[str, Any]:
+        from medcode.engine.coding.claim import Patient, claim_grouper
         from medcode.engine.rulelang.check import check_codes
 
+        from .rule_commands import check_json
+
+        patient = Patient.parse(request.age, request.sex, request.discharge_status)
         codeset, rules = self.coder.codeset, self.coder.rules
         report = self.run(
             lambda: check_codes(
                 codeset, rules, request.codes, request.setting, request.age, request.sex
             )
         )
-        return report.to_json()
+        claim = None
+        if request.drg:  # an InputError (a date, a code the grouper refuses) answers 422
+            claim = claim_grouper().claim(
+                report.given, setting=request.setting, patient=patient, date=request.date
+            )
+        return check_json(report.to_json(), claim)
 
     def validate(self, request: ValidateRequest) -> list[dict[str, Any]]:
         codeset = self.coder.codeset

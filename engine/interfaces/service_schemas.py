@@ -107,6 +107,11 @@ CHECK_RESULT = {
         "edits": {"type": "array", "items": EDIT},
         "given": STRINGS,
         "trace": {"type": "array", "items": {"type": "object"}},
+        "claim": {
+            "type": "object",
+            "description": "With drg: the claim of the codes as given (docs/CLAIMS.md); its "
+            "Medicare Code Editor edits are among the edits (rule 'MCE ...').",
+        },
     },
 }
 VALIDATE_RESULT = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -141,19 +141,34 @@ class Converter:
         current = code
         for year in range(source, target, step):
             with self._lock:
-                current = converter.convert_dx(current, source_year=year, target_year=year + step)
+                try:
+                    current = converter.convert_dx(
+                        current, source_year=year, target_year=year + step
+                    )
+                except (ValueError, RuntimeError):  # a year the CMS tables do not cover
+                    return code
         return current
 
     def convert_all(
-        self, codes: Sequence[str], source: int, target: int
+        self,
+        codes: Sequence[str],
+        source: int,
+        target: int,
+        valid: Callable[[str], bool] | None = None,
     ) -> tuple[list[str], list[Conversion]]:
         """Dotted codes of `source` in `target`: the codes, and a `Conversion` for each that
-        changed."""
+        changed. With `valid` (is an undotted code valid in `target`?) a valid code is kept
+        and a conversion that is not valid either is not made: the tables map codes forward,
+        and read backward they can name a code the target year does not have."""
         out: list[str] = []
         changed: list[Conversion] = []
         for code in codes:
             plain = code.replace(".", "")
-            new = self.convert(plain, source, target)
+            new = plain
+            if valid is None or not valid(plain):
+                new = self.convert(plain, source, target)
+                if valid is not None and new != plain and not valid(new):
+                    new = plain
             dotted = dot(new)
             out.append(dotted if new != plain else code)
             if new != plain:
@@ -165,6 +180,12 @@ class Converter:
             if self._converter is not None:
                 self._converter.close()
                 self._converter = None
+
+
+@cache
+def converter() -> Converter:
+    """The process's converter (opened on its first conversion)."""
+    return Converter()
 
 
 def dot(code: str) -> str:

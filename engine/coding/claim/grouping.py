@@ -95,7 +95,12 @@ class ClaimGrouper:
             notes.append(problem)
             codes = [c for c in codes if c not in malformed]
         when = period(date)
-        given, conversions = self._converter.convert_all(codes, CODE_SET_YEAR, when.fy)
+        given, conversions = codes, []
+        if when.fy != CODE_SET_YEAR:
+            _, mce = self._open()
+            given, conversions = self._converter.convert_all(
+                codes, CODE_SET_YEAR, when.fy, lambda code: self._valid(mce, code, when)
+            )
         poa = _poa(poa, codes) if setting == "inpatient" else {}
         request = _request(codes, given, when, patient, poa)
         drg: Drg | None = None
@@ -126,7 +131,7 @@ class ClaimGrouper:
         else:
             scorer = self._scorer(when.payment_year)
             if scorer.available():
-                risk = scorer.score(codes, patient)
+                risk = scorer.score(given, patient, codes)
                 if risk.assumed:
                     notes.append(
                         "hcc: the demographic part assumes "
@@ -164,6 +169,12 @@ class ClaimGrouper:
         """Only the MCE's edits of a code set (never an InputError for an invalid code: that
         is an INVALID_CODE edit)."""
         return self.claim(codes, setting=setting, patient=patient, date=date, strict=False).edits
+
+    def _valid(self, mce: Any, code: str, when: Period) -> bool:
+        """Is an undotted code valid at the claim's date (the MCE's code master)?"""
+        with self._lock:
+            found = mce.edit({"discharge_date": when.mce_date, "pdx": {"code": code}, "sdx": []})
+        return all(e["name"] != "INVALID_CODE" for e in found["edits"])
 
     def _scorer(self, payment_year: int) -> HccScorer:
         with self._lock:

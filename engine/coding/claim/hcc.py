@@ -46,11 +46,16 @@ class HccScorer:
                 }
             return self._tables
 
-    def score(self, codes: Sequence[str], patient: Patient) -> RiskScore:
-        """The risk score of dotted `codes` for `patient`; which HCC each code gives."""
+    def score(
+        self, codes: Sequence[str], patient: Patient, names: Sequence[str] | None = None
+    ) -> RiskScore:
+        """The risk score of dotted `codes` for `patient`; which HCC each code gives, each
+        code named as in `names` (the codes before a fiscal-year conversion)."""
         from hccinfhir import calculate_raf
 
-        plain = {code.replace(".", ""): code for code in codes}
+        plain = {
+            code.replace(".", ""): name for code, name in zip(codes, names or codes, strict=True)
+        }
         assumed = tuple(
             name for name, value in (("age", patient.age), ("sex", patient.sex)) if value is None
         )
