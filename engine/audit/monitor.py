@@ -1,0 +1,425 @@
+"""The monitoring report's numbers (docs/MONITORING.md): read result lines (the JSONL of
+`medcode batch`, `medcode spark`'s JSON column, the service's answers), tally the measures of
+every document, overall and by setting and each metadata dimension, and compare them with a
+baseline (population stability index for distributions, chi-square for rates).
+
+The page and its figures are drawn by `monitor_figures`; this module needs only the standard
+library, so the JSON report is built without matplotlib.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .monitor_stats import Thresholds, chi_square_2x2, psi, psi_band
+
+# The metadata keys a breakdown is made for by default (batch and spark keep the input's other
+# fields under "metadata"); the setting is always one.
+DIMENSIONS = ("specialty", "note_type")
+# Line numbers of torn or foreign lines named in the report (the count is always complete).
+FIRST_LINES = 10
+# The codes distribution is compared over the most frequent codes of either side plus one
+# "(other codes)" bin: thousands of rare codes would make the PSI measure noise.
+TOP_CODES = 20
+OTHER_CODES = "(other codes)"
+NONE = "(none)"
+_UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
+_CODE = re.compile(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?\b")
+# Edits that ask a person to look: the engine's own review marker (docs/LLM.md).
+REVIEW_RULES = frozenset({"llm-needs-review"})
+
+# The rates: (key, what is counted, of what).
+RATES = (
+    ("error_rate", "error lines", "lines"),
+    ("unspecified_rate", "unspecified codes", "codes"),
+    ("query_rate", "documents with a provider query", "documents"),
+    ("review_share", "documents routed to human review", "documents"),
+    ("llm_rate", "documents with an LLM consultation", "documents"),
+    ("error_edit_rate", "documents with an error edit", "documents"),
+)
+DISTRIBUTIONS = (
+    ("chapters", "codes by ICD-10-CM chapter"),
+    ("codes", f"codes (top {TOP_CODES} of either side, the rest as one bin)"),
+    ("confidence", "codes by confidence"),
+    ("missing_axes", "provider queries by missing axis"),
+    ("edits_by_rule", "edits by rule"),
+    ("excluded_by_reason", "excluded candidates by reason"),
+    ("llm_status", "LLM consultations by status"),
+    ("setting", "documents by setting"),
+)
+
+
+class MonitorInputError(ValueError):
+    """A results file that cannot be reported on (missing, unreadable, no result line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Lines that are neither a result nor an error line: torn (not JSON) or foreign JSON."""
+
+    count: int = 0
+    first_lines: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "first_lines": list(self.first_lines)}
+
+
+@dataclass(slots=True)
+class Tally:
+    """The counts of one population of result lines."""
+
+    documents: int = 0
+    errors: int = 0
+    codes: Counter[str] = field(default_factory=Counter)
+    chapters: Counter[str] = field(default_factory=Counter)
+    unspecified: int = 0
+    confidence: Counter[str] = field(default_factory=Counter)
+    with_query: int = 0
+    missing_axes: Counter[str] = field(default_factory=Counter)
+    review: int = 0
+    with_llm: int = 0
+    llm_status: Counter[str] = field(default_factory=Counter)
+    edits_by_rule: Counter[str] = field(default_factory=Counter)
+    with_error_edit: int = 0
+    excluded_by_reason: Counter[str] = field(default_factory=Counter)
+    setting: Counter[str] = field(default_factory=Counter)
+
+    def add(self, doc: Document) -> None:
+        self.documents += 1
+        self.codes.update(doc.codes)
+        self.chapters.update(doc.chapters)
+        self.unspecified += doc.unspecified
+        self.confidence.update(doc.confidence)
+        self.with_query += bool(doc.missing_axes)
+        self.missing_axes.update(doc.missing_axes)
+        self.review += doc.review
+        self.with_llm += bool(doc.llm_status)
+        self.llm_status.update(doc.llm_status)
+        self.edits_by_rule.update(doc.edit_rules)
+        self.with_error_edit += doc.error_edit
+        self.excluded_by_reason.update(doc.excluded_reasons)
+        self.setting[doc.setting] += 1
+
+    def rate_counts(self) -> dict[str, tuple[int, int]]:
+        """(hits, of) of every rate."""
+        n_codes = sum(self.codes.values())
+        return {
+            "error_rate": (self.errors, self.documents + self.errors),
+            "unspecified_rate": (self.unspecified, n_codes),
+            "query_rate": (self.with_query, self.documents),
+            "review_share": (self.review, self.documents),
+            "llm_rate": (self.with_llm, self.documents),
+            "error_edit_rate": (self.with_error_edit, self.documents),
+        }
+
+    def distributions(self) -> dict[str, Counter[str]]:
+        return {key: getattr(self, key) for key, _ in DISTRIBUTIONS}
+
+    def to_json(self) -> dict[str, Any]:
+        n_codes = sum(self.codes.values())
+        rates = {
+            key: {"count": hits, "of": of, "rate": _ratio(hits, of)}
+            for key, (hits, of) in self.rate_counts().items()
+        }
+        return {
+            "documents": self.documents,
+            "errors": self.errors,
+            "codes": n_codes,
+            "codes_per_document": _ratio(n_codes, self.documents),
+            "llm_consultations": sum(self.llm_status.values()),
+            "rates": rates,
+            "distributions": {k: _sorted(v) for k, v in self.distributions().items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What one result line contributes to the measures."""
+
+    setting: str
+    groups: dict[str, str]
+    codes: tuple[str, ...]
+    chapters: tuple[str, ...]
+    unspecified: int
+    confidence: tuple[str, ...]
+    missing_axes: tuple[str, ...]
+    review: bool
+    llm_status: tuple[str, ...]
+    edit_rules: tuple[str, ...]
+    error_edit: bool
+    excluded_reasons: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Population:
+    """One results file: the overall tally and one per value of each dimension."""
+
+    path: str
+    dimensions: tuple[str, ...]
+    lines: int = 0
+    overall: Tally = field(default_factory=Tally)
+    groups: dict[str, dict[str, Tally]] = field(default_factory=dict)
+    skipped: Skipped = field(default_factory=Skipped)
+
+    def group(self, dimension: str, value: str) -> Tally:
+        return self.groups.setdefault(dimension, {}).setdefault(value, Tally())
+
+    def input_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "lines": self.lines,
+            "documents": self.overall.documents,
+            "errors": self.overall.errors,
+            "skipped": self.skipped.to_json(),
+        }
+
+
+def exclusion_kind(reason: str) -> str:
+    """An exclusion reason without the codes it names, so that reasons of one kind count
+    together: "... integral to the diagnosis: N13.30 (I.B.5)" -> "...: <code> (I.B.5)"."""
+    return _CODE.sub("<code>", reason)
+
+
+def read_document(
+    record: dict[str, Any], chapter_of: Callable[[str], str], dimensions: Iterable[str]
+) -> Document:
+    """The measures of one result object; KeyError/TypeError/AttributeError on a foreign one."""
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise TypeError("metadata is not an object")
+    setting = str(record["setting"])
+    groups = {"setting": setting}
+    for dimension in dimensions:
+        value = metadata.get(dimension)
+        groups[dimension] = NONE if value is None or value == "" else str(value)
+    codes = [(str(c["code"]), str(c["description"]), str(c["confidence"])) for c in record["codes"]]
+    edits = [(str(e["rule"]), str(e["severity"])) for e in record["edits"]]
+    llm = [
+        str(step.get("status"))
+        for item in (*record["codes"], *record["excluded"])
+        for step in item.get("trace", ())
+        if step.get("step") == "llm"
+    ]
+    confidence = tuple(conf for _, _, conf in codes)
+    return Document(
+        setting=setting,
+        groups=groups,
+        codes=tuple(code for code, _, _ in codes),
+        chapters=tuple(chapter_of(code) for code, _, _ in codes),
+        unspecified=sum(bool(_UNSPECIFIED.search(title)) for _, title, _ in codes),
+        confidence=confidence,
+        missing_axes=tuple(str(q["missing"]) for q in record["queries"]),
+        review="low" in confidence
+        or any(sev == "error" or rule in REVIEW_RULES for rule, sev in edits),
+        llm_status=tuple(llm),
+        edit_rules=tuple(rule for rule, _ in edits),
+        error_edit=any(sev == "error" for _, sev in edits),
+        excluded_reasons=tuple(exclusion_kind(str(x["reason"])) for x in record["excluded"]),
+    )
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as handle:
+            yield from handle
+    except IsADirectoryError as exc:
+        raise MonitorInputError(f"{path}: is a folder, not a results file") from exc
+    except OSError as exc:
+        raise MonitorInputError(f"{path}: {exc.strerror or exc}") from exc
+
+
+def read_population(
+    path: str | Path,
+    chapter_of: Callable[[str], str],
+    dimensions: Iterable[str] = DIMENSIONS,
+) -> Population:
+    """Tally a results file. Torn or foreign lines are counted and skipped; a file with no
+    result and no error line raises MonitorInputError."""
+    path = Path(path)
+    dims = tuple(dimensions)
+    population = Population(str(path), dims)
+    bad: list[int] = []
+    for number, raw in enumerate(_lines(path), start=1):
+        population.lines = number
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            bad.append(number)
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("document"), str):
+            bad.append(number)
+        elif isinstance(record.get("error"), str):
+            _add_error(population, record, dims)
+        else:
+            try:
+                doc = read_document(record, chapter_of, dims)
+            except (KeyError, TypeError, AttributeError, ValueError):
+                bad.append(number)
+                continue
+            population.overall.add(doc)
+            for dimension, value in doc.groups.items():
+                population.group(dimension, value).add(doc)
+    population.skipped = Skipped(len(bad), tuple(bad[:FIRST_LINES]))
+    if population.overall.documents + population.overall.errors == 0:
+        what = f"{len(bad)} torn or foreign lines" if bad else "no lines"
+        raise MonitorInputError(f"{path}: no result lines to report on ({what})")
+    return population
+
+
+def _add_error(population: Population, record: dict[str, Any], dims: tuple[str, ...]) -> None:
+    population.overall.errors += 1
+    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    for dimension in dims:
+        value = metadata.get(dimension)
+        population.group(dimension, NONE if value in (None, "") else str(value)).errors += 1
+
+
+def chapter_lookup(codeset: Any) -> Callable[[str], str]:
+    """code -> its chapter's label ("4 Endocrine, nutritional ... (E00-E89)") in `codeset`
+    (a terminology CodeSet); "(not in the code set)" for a code it lacks."""
+    cache: dict[str, str] = {}
+
+    def chapter_of(code: str) -> str:
+        if code not in cache:
+            path = codeset.ancestors(code) if codeset.get(code) is not None else []
+            chapter = codeset.node(path[0]) if path else None
+            cache[code] = f"{chapter.code} {chapter.title}" if chapter else "(not in the code set)"
+        return cache[code]
+
+    return chapter_of
+
+
+def drift(current: Tally, baseline: Tally, thresholds: Thresholds) -> list[dict[str, Any]]:
+    """One statistic per measure: PSI for each distribution, chi-square for each rate."""
+    rows: list[dict[str, Any]] = []
+    dist_c, dist_b = current.distributions(), baseline.distributions()
+    for key, _ in DISTRIBUTIONS:
+        c, b = dist_c[key], dist_b[key]
+        if key == "codes":
+            c, b = top_binned(c, b)
+        value = psi(c, b)
+        rows.append(
+            {
+                "measure": key,
+                "statistic": "psi",
+                "value": _round(value),
+                "band": psi_band(value, thresholds),
+                "flag": value is not None and value > thresholds.psi,
+            }
+        )
+    rates_c, rates_b = current.rate_counts(), baseline.rate_counts()
+    for key, _, _ in RATES:
+        (hc, nc), (hb, nb) = rates_c[key], rates_b[key]
+        test = chi_square_2x2(hc, nc, hb, nb)
+        change = hc / nc - hb / nb if nc and nb else None
+        rows.append(
+            {
+                "measure": key,
+                "statistic": "chi-square",
+                "value": _round(test.statistic) if test else None,
+                "p": float(f"{test.p:.6g}") if test else None,  # six significant digits
+                "current": _ratio(hc, nc),
+                "baseline": _ratio(hb, nb),
+                "change": _round(change),
+                "flag": bool(
+                    test
+                    and change is not None
+                    and test.p < thresholds.p
+                    and abs(change) >= thresholds.min_change
+                ),
+            }
+        )
+    return rows
+
+
+def top_binned(current: Counter[str], baseline: Counter[str]) -> tuple[Counter, Counter]:
+    """Both code counts over the TOP_CODES most frequent codes of either side; the rest in
+    one OTHER_CODES bin."""
+    keep = {k for k, _ in _top(current)} | {k for k, _ in _top(baseline)}
+
+    def binned(counts: Counter[str]) -> Counter[str]:
+        out = Counter({k: v for k, v in counts.items() if k in keep})
+        rest = sum(v for k, v in counts.items() if k not in keep)
+        if rest:
+            out[OTHER_CODES] = rest
+        return out
+
+    return binned(current), binned(baseline)
+
+
+def build_report(
+    current: Population, baseline: Population | None, thresholds: Thresholds
+) -> dict[str, Any]:
+    """The report as JSON-ready data (without figures: monitor_figures adds them)."""
+    report: dict[str, Any] = {
+        "report": "medcode monitoring report",
+        "input": current.input_json(),
+        "baseline": baseline.input_json() if baseline else None,
+        "thresholds": thresholds.to_json(),
+        "measures": current.overall.to_json(),
+        "baseline_measures": baseline.overall.to_json() if baseline else None,
+        "breakdowns": {
+            dim: {value: tally.to_json() for value, tally in sorted(values.items())}
+            for dim, values in _ordered_groups(current)
+        },
+        "drift": [],
+        "flags": [],
+    }
+    if baseline is None:
+        return report
+    rows = [{"group": None, **row} for row in drift(current.overall, baseline.overall, thresholds)]
+    for dim, values in _ordered_groups(current):
+        for value, tally in sorted(values.items()):
+            other = baseline.groups.get(dim, {}).get(value)
+            if other is not None:
+                group = {"dimension": dim, "value": value}
+                rows += [{"group": group, **row} for row in drift(tally, other, thresholds)]
+    report["drift"] = rows
+    report["flags"] = [_flag_text(row) for row in rows if row["flag"]]
+    return report
+
+
+def _ordered_groups(population: Population) -> list[tuple[str, dict[str, Tally]]]:
+    """The setting, then each metadata key some line carries (one no line has is left out)."""
+    order = ("setting", *population.dimensions)
+    return [
+        (d, population.groups[d])
+        for d in order
+        if d in population.groups and (d == "setting" or set(population.groups[d]) != {NONE})
+    ]
+
+
+def _flag_text(row: dict[str, Any]) -> str:
+    where = f" [{row['group']['dimension']}={row['group']['value']}]" if row["group"] else ""
+    if row["statistic"] == "psi":
+        return f"{row['measure']}{where}: PSI {row['value']:.3f}"
+    return (
+        f"{row['measure']}{where}: {row['baseline']:.1%} -> {row['current']:.1%} "
+        f"(chi-square {row['value']:.2f}, p {row['p']:.2g})"
+    )
+
+
+def _top(counts: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CODES]
+
+
+def _sorted(counts: Counter[str]) -> dict[str, int]:
+    """Most frequent first, ties by name: the same file gives the same JSON."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _ratio(hits: int, of: int) -> float | None:
+    """hits / of to six places; None when there is nothing to divide by."""
+    return round(hits / of, 6) if of else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
