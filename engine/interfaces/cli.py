@@ -155,14 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "check",
         rule_commands.check,
-        "rule edits on a set of codes (claim scrubber)",
+        "rule edits on a set of codes (claim scrubber); --drg: the MS-DRG or HCCs and the MCE",
         "medcode check I10 N18.30 --setting outpatient",
         "medcode check N40.0 --sex F --age 70 --rules my_rules/",
+        "medcode check J13 J96.21 J44.1 --drg --age 72 --sex M --date 2026-03-01",
     )
     p.add_argument("codes", nargs="+", metavar="CODE")
     p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
-    p.add_argument("--age", type=int, metavar="N")
-    p.add_argument("--sex", choices=("F", "M"))
+    p.add_argument("--drg", action="store_true", help="group the claim and run the MCE too")
+    p.add_argument("--age", metavar="N", help="age in years (0-124)")
+    p.add_argument("--sex", metavar="F|M")
+    p.add_argument(
+        "--discharge-status", metavar="CODE", help="CMS discharge status (default 1: home)"
+    )
+    p.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="discharge or service date (default: FY2026)"
+    )
     rule_commands.add_rules_options(p)
     _format_option(p, "json")
     _terminology_options(p)
