@@ -6,6 +6,7 @@ hccinfhir compute them."""
 from __future__ import annotations
 
 import datetime
+import http.client
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -571,3 +572,84 @@ def test_check_drg_bad_input_is_one_line_and_exit_2(
 ) -> None:
     status, out, err = run(capsys, "check", "J13", *argv, "--drg")
     assert (status, out, err) == (2, "", message + "\n")
+
+
+# -- /v1/check ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def service_port():
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    from medcode.engine.coding.coder import Coder
+    from medcode.engine.interfaces.service import Engine, create_app
+
+    from .live_server import serving
+
+    with serving(create_app(Engine(Coder())), log_level="warning") as (port, _):
+        yield port
+
+
+def post(port: int, body: dict) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("POST", "/v1/check", json.dumps(body), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_v1_check_with_drg_returns_the_claim_and_the_mce_edits(service_port: int) -> None:
+    body = {"codes": PNEUMONIA, "drg": True, "age": 72, "sex": "M", "discharge_status": 1}
+    status, answer = post(service_port, body)
+    assert status == 200
+    assert answer["claim"]["drg"]["drg"] == 193
+    assert answer["claim"]["patient"]["sources"] == {
+        "age": "given",
+        "sex": "given",
+        "discharge_status": "given",
+    }
+    status, answer = post(
+        service_port, {"codes": ["J13", "Z38.00"], "drg": True, "age": 3, "date": "2025-03-01"}
+    )
+    assert status == 200
+    assert (answer["claim"]["grouper_version"], answer["edits"]) == (
+        420,
+        [
+            {
+                "rule": "MCE AGE_CONFLICT",
+                "severity": "error",
+                "codes": ["Z38.00"],
+                "message": "the diagnosis is inconsistent with the patient's age (3)",
+                "source": MCE,
+            }
+        ],
+    )
+    # without drg, the answer is what it was
+    status, answer = post(service_port, {"codes": ["J13"]})
+    assert (status, "claim" in answer) == (200, False)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"date": "1999-01-01"},
+            "date 1999-01-01 is outside the supported fiscal years (2022-10-01 to 2027-03-31, "
+            "MS-DRG v400-v440)",
+        ),
+        ({"codes": ["J13", "J99.99"]}, "claim: J99.99: not valid for the grouper"),
+        ({"discharge_status": 8}, "discharge status 8 is not a CMS patient discharge status"),
+    ],
+)
+def test_v1_check_bad_claim_input_is_422(service_port: int, fields: dict, message: str) -> None:
+    status, answer = post(service_port, {"codes": ["J13"], "drg": True, **fields})
+    assert status == 422
+    assert answer["message"].startswith(message)
+
+
+@pytest.mark.parametrize("fields", [{"sex": "X"}, {"age": 200}, {"date": "2026-02-30"}])
+def test_v1_check_bad_fields_are_422(service_port: int, fields: dict) -> None:
+    status, answer = post(service_port, {"codes": ["J13"], "drg": True, **fields})
+    assert (status, answer["error"]) == (422, "invalid_request")
