@@ -17,7 +17,7 @@ import pytest
 from medcode.engine.audit import monitor
 from medcode.engine.audit.monitor import chapter_lookup, read_population
 from medcode.engine.audit.monitor_figures import svg_count
-from medcode.engine.audit.monitor_stats import Thresholds, chi_square_2x2, psi
+from medcode.engine.audit.monitor_stats import Thresholds, chi_square_2x2, psi, psi_band
 from medcode.engine.interfaces.cli import main
 from medcode.terminology import CodeSet
 from tests.conftest import SHARED_DATA
@@ -125,6 +125,14 @@ def test_psi_of_a_tiny_case_is_a_quarter_of_ln_3() -> None:
     # a category on one side only: its 0 share counts as 0.0001
     assert psi({"a": 1}, {"b": 1}) == pytest.approx(2 * (1 - 1e-4) * math.log(1e4), abs=1e-12)
     assert psi({}, {"a": 1}) is None
+
+
+def test_psi_bands_and_the_minimum_sample() -> None:
+    t = Thresholds()
+    assert [psi_band(v, t, 30) for v in (0.05, 0.1, 0.2, 0.21, None)] == [
+        "stable", "moderate", "moderate", "shift", "n/a",
+    ]  # fmt: skip
+    assert psi_band(5.0, t, 29) == "too few"  # 29 items on the smaller side: never a flag
 
 
 def test_chi_square_of_two_proportions() -> None:
@@ -248,13 +256,18 @@ def test_drift_flags_a_shifted_distribution_and_a_moved_rate(tmp_path: Path) -> 
         (r["group"]["dimension"], r["group"]["value"]) for r in report["drift"] if r["group"]
     }
     assert grouped == {("setting", "outpatient"), ("specialty", "a")}
-    # a stricter p and a larger minimum change silence the rate's flag
+    assert overall["chapters"]["n"] == [100, 100]
+    # a stricter p and a larger minimum change silence the rate's flag; a minimum sample above
+    # 100 codes a side, the PSI flags
     status = main(
         ["report", str(now), "--baseline", str(then), "-o", str(out), "--json", str(data),
-         "--threshold", "p=1e-6", "--threshold", "min-change=0.4"]
+         "--threshold", "p=1e-6", "--threshold", "min-change=0.4", "--threshold", "min-n=101"]
     )  # fmt: skip
     assert status == 0
-    assert not [f for f in json.loads(data.read_text())["flags"] if f.startswith("query_rate")]
+    report = json.loads(data.read_text(encoding="utf-8"))
+    assert report["flags"] == []
+    assert report["thresholds"] == {"psi": 0.2, "p": 1e-6, "min_change": 0.4, "min_n": 101}
+    assert {r["band"] for r in report["drift"] if r["measure"] == "chapters"} == {"too few"}
 
 
 def test_torn_and_foreign_lines_are_reported_and_skipped(
@@ -298,7 +311,9 @@ def test_bad_arguments_are_one_line_and_exit_2(
     assert main(["report", str(tmp_path / "absent.jsonl"), "-o", str(tmp_path / "r.html")]) == 2
     assert capsys.readouterr().err.endswith("absent.jsonl: No such file or directory\n")
     assert main(["report", str(path), "-o", str(tmp_path / "r.html"), "--threshold", "x=1"]) == 2
-    assert "expected NAME=VALUE with NAME one of psi, p, min-change" in capsys.readouterr().err
+    assert (
+        "expected NAME=VALUE with NAME one of psi, p, min-change, min-n" in capsys.readouterr().err
+    )
     assert main(["report", str(path), "-o", str(tmp_path / "no" / "r.html")]) == 2
     assert len(capsys.readouterr().err.splitlines()) == 2  # the skipped lines, then the error
 

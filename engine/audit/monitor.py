@@ -306,13 +306,16 @@ def drift(current: Tally, baseline: Tally, thresholds: Thresholds) -> list[dict[
         if key == "codes":
             c, b = top_binned(c, b)
         value = psi(c, b)
+        n = (sum(c.values()), sum(b.values()))
+        band = psi_band(value, thresholds, min(n))
         rows.append(
             {
                 "measure": key,
                 "statistic": "psi",
                 "value": _round(value),
-                "band": psi_band(value, thresholds),
-                "flag": value is not None and value > thresholds.psi,
+                "n": list(n),
+                "band": band,
+                "flag": band == "shift",
             }
         )
     rates_c, rates_b = current.rate_counts(), baseline.rate_counts()

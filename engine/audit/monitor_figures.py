@@ -264,8 +264,10 @@ def _drift_table(report: dict[str, Any]) -> str:
         return ""
     t = report["thresholds"]
     out = [
-        f'<p class="meta">Thresholds: PSI &gt; {t["psi"]}; a rate with chi-square p &lt; {t["p"]}'
-        f" that moved by at least {t['min_change']:.0%}. Groups: see the JSON report.</p>",
+        f'<p class="meta">Thresholds: PSI &gt; {t["psi"]} with at least {t["min_n"]:g} items on '
+        f"each side; a rate with chi-square p &lt; {t['p']} that moved by at least "
+        f"{t['min_change']:.0%}. The same statistics for each group: see the flags and the JSON "
+        "report.</p>",
         "<table><tr><th>measure</th><th>statistic</th><th>value</th><th>p</th>"
         "<th>baseline</th><th>current</th><th>flag</th></tr>",
     ]

@@ -15,15 +15,17 @@ PSI_FLOOR = 1e-4
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """When a statistic is a drift flag: PSI above `psi`; a rate whose chi-square p-value is
-    below `p` and that moved by at least `min_change` (absolute, 0.02 = 2 points)."""
+    """When a statistic is a drift flag: PSI above `psi`, with at least `min_n` items on each
+    side (a PSI of a handful is noise); a rate whose chi-square p-value is below `p` and that
+    moved by at least `min_change` (absolute, 0.02 = 2 points)."""
 
     psi: float = 0.2
     p: float = 0.01
     min_change: float = 0.02
+    min_n: float = 30
 
     def to_json(self) -> dict[str, float]:
-        return {"psi": self.psi, "p": self.p, "min_change": self.min_change}
+        return {"psi": self.psi, "p": self.p, "min_change": self.min_change, "min_n": self.min_n}
 
 
 def psi(current: Mapping[str, int], baseline: Mapping[str, int]) -> float | None:
@@ -41,10 +43,13 @@ def psi(current: Mapping[str, int], baseline: Mapping[str, int]) -> float | None
     return value
 
 
-def psi_band(value: float | None, thresholds: Thresholds) -> str:
-    """'stable' (< 0.1), 'moderate' (0.1 up to the threshold), 'shift' (above it), 'n/a'."""
+def psi_band(value: float | None, thresholds: Thresholds, n: int) -> str:
+    """'stable' (< 0.1), 'moderate' (0.1 up to the threshold), 'shift' (above it); 'n/a'
+    without a value, 'too few' when the smaller side has fewer than min_n items."""
     if value is None:
         return "n/a"
+    if n < thresholds.min_n:
+        return "too few"
     if value > thresholds.psi:
         return "shift"
     return "moderate" if value >= 0.1 else "stable"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .console import EXIT_OK, UsageError, say
 
-_THRESHOLD_NAMES = ("psi", "p", "min_change")
+_THRESHOLD_NAMES = ("psi", "p", "min_change", "min_n")
 
 
 def threshold(text: str) -> tuple[str, float]:
@@ -20,7 +20,7 @@ def threshold(text: str) -> tuple[str, float]:
     name = name.strip().replace("-", "_")
     if not sep or name not in _THRESHOLD_NAMES:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: expected NAME=VALUE with NAME one of psi, p, min-change"
+            f"{text!r}: expected NAME=VALUE with NAME one of psi, p, min-change, min-n"
         )
     try:
         number = float(value)
@@ -51,7 +51,7 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="psi (default 0.2), p (0.01), min-change (0.02); repeatable",
+        help="psi (default 0.2), p (0.01), min-change (0.02), min-n (30); repeatable",
     )
     p.add_argument(
         "--by",
