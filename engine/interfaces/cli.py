@@ -72,6 +72,7 @@ def _rules_action(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import commands, rule_commands
+    from . import spark as spark_command
 
     parser = _Parser(prog="medcode", description="Deterministic ICD-10-CM coding engine.")
     parser.add_argument("--version", action="version", version=f"medcode {package_version()}")
@@ -258,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rule_commands.add_rules_options(p)
     _terminology_options(p)
+
+    # Spark: the same notes on a cluster (docs/SPARK.md); PySpark is imported when it runs.
+    spark_command.register(command)
 
     # Audit: replay a recorded result, explain one code (docs/AUDIT.md).
     p = command(
