@@ -462,3 +462,19 @@ def test_mtsamples_against_codiesp_shows_drift_flags(
     assert max(chapters, key=chapters.get) == CIRCULATORY
     assert report["flags"][0].startswith("chapters: PSI ")
     assert svg_count(out.read_text(encoding="utf-8")) == len(report["figures"]) == 13
+
+
+def test_hostile_metadata_stays_text_on_the_page(tmp_path: Path) -> None:
+    names = ["<script>alert(1)</script>", "$x^{$ costs", "a\u202eb"]
+    lines = [
+        result(f"d{i}", [("I10", "high")], metadata={"specialty": n, "note_type": "$$"})
+        for i, n in enumerate(names)
+    ]
+    out, data = tmp_path / "r.html", tmp_path / "r.json"
+    args = ["report", str(write(tmp_path / "in.jsonl", lines)), "-o", str(out), "--json", str(data)]
+    assert main(args) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "$x^{$ costs" in page  # drawn as written, not as mathtext
+    report = json.loads(data.read_text(encoding="utf-8"))
+    assert sorted(report["breakdowns"]["specialty"]) == sorted(names)

@@ -163,7 +163,7 @@ def _draw(figure_class: Any, spec: dict[str, Any]) -> dict[str, Any]:
             ax.legend(fontsize=8, loc="lower right")
         ax.grid(axis="x", color="#eceff1")
         ax.set_axisbelow(True)
-    ax.set_title(spec["title"], fontsize=10, loc="left")
+    ax.set_title(spec["title"].replace("$", r"\$"), fontsize=10, loc="left")
     fig.tight_layout()
     buffer = io.StringIO()
     # Text stays text (small, selectable); the salt keeps each figure's ids apart on one page
@@ -183,12 +183,13 @@ def _own_ids(svg: str, prefix: str) -> str:
 
 
 def _short(name: str) -> str:
-    """A label that fits the axis; a closing "(I00-I99)" is kept (a chapter's range)."""
-    if len(name) <= _LABEL:
-        return name
-    tail = name[name.rindex(" (") :] if name.endswith(")") and " (" in name else ""
-    tail = tail if len(tail) < _LABEL // 2 else ""
-    return name[: _LABEL - 1 - len(tail)].rstrip() + "\u2026" + tail
+    """A label that fits the axis; a closing "(I00-I99)" is kept (a chapter's range). A "$" is
+    escaped: matplotlib would read "$...$" in a specialty's name as mathtext (and fail on some)."""
+    if len(name) > _LABEL:
+        tail = name[name.rindex(" (") :] if name.endswith(")") and " (" in name else ""
+        tail = tail if len(tail) < _LABEL // 2 else ""
+        name = name[: _LABEL - 1 - len(tail)].rstrip() + "\u2026" + tail
+    return name.replace("$", r"\$")
 
 
 STYLE = """
