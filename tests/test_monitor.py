@@ -203,6 +203,7 @@ def test_every_measure_is_broken_down_by_setting_and_metadata(
         "progress": (2, 0),
     }
     assert report["drift"] == [] and report["flags"] == []
+    assert report["baseline"] is report["baseline_breakdowns"] is None
 
 
 def drift_files(tmp_path: Path) -> tuple[Path, Path]:
@@ -256,6 +257,9 @@ def test_drift_flags_a_shifted_distribution_and_a_moved_rate(tmp_path: Path) -> 
         (r["group"]["dimension"], r["group"]["value"]) for r in report["drift"] if r["group"]
     }
     assert grouped == {("setting", "outpatient"), ("specialty", "a")}
+    assert report["baseline_breakdowns"]["specialty"]["a"]["rates"]["query_rate"] == {
+        "count": 20, "of": 100, "rate": 0.2,
+    }  # fmt: skip
     assert overall["chapters"]["n"] == [100, 100]
     # a stricter p and a larger minimum change silence the rate's flag; a minimum sample above
     # 100 codes a side, the PSI flags

@@ -369,10 +369,8 @@ def build_report(
         "thresholds": thresholds.to_json(),
         "measures": current.overall.to_json(),
         "baseline_measures": baseline.overall.to_json() if baseline else None,
-        "breakdowns": {
-            dim: {value: tally.to_json() for value, tally in sorted(values.items())}
-            for dim, values in _ordered_groups(current)
-        },
+        "breakdowns": _breakdowns(current),
+        "baseline_breakdowns": _breakdowns(baseline) if baseline else None,
         "drift": [],
         "flags": [],
     }
@@ -388,6 +386,13 @@ def build_report(
     report["drift"] = rows
     report["flags"] = [_flag_text(row) for row in rows if row["flag"]]
     return report
+
+
+def _breakdowns(population: Population) -> dict[str, dict[str, Any]]:
+    return {
+        dim: {value: tally.to_json() for value, tally in sorted(values.items())}
+        for dim, values in _ordered_groups(population)
+    }
 
 
 def _ordered_groups(population: Population) -> list[tuple[str, dict[str, Tally]]]:

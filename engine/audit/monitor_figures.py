@@ -159,8 +159,8 @@ def _draw(figure_class: Any, spec: dict[str, Any]) -> dict[str, Any]:
         ax.set_xlabel("PSI" if spec["unit"] == "psi" else "share")
         if "threshold" in spec:
             ax.axvline(spec["threshold"], color=FLAG_COLOUR, linestyle="--", linewidth=1)
-        if len(series) > 1:
-            ax.legend(fontsize=8, loc="lower right")
+        if len(series) > 1:  # beside the axes, where it hides no bar
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         ax.grid(axis="x", color="#eceff1")
         ax.set_axisbelow(True)
     ax.set_title(spec["title"].replace("$", r"\$"), fontsize=10, loc="left")
