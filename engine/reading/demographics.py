@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 PATTERNS_FILE = Path(__file__).with_name("demographics.yaml")
-_BOUNDARY = re.compile(r"[.!?;](?=\s)|\n")
+# Sentence ends, and the ",HEADER:" of notes flattened to one line ("Stable.,DISPOSITION:")
+_BOUNDARY = re.compile(r"[.!?;](?=[\s,])|\n|,(?=[A-Z][A-Z /&]{2,}:)")
 # Where a statement about a relative ends: "(obtained from boyfriend): This 31 y/o ..."
 _CLAUSE = re.compile(r"[.!?;:()](?=\s)|\n")
 _MONTHS = ("mo",)
