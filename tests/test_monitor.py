@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from medcode.engine.audit import monitor
 from medcode.engine.audit.monitor import chapter_lookup, read_population
 from medcode.engine.audit.monitor_figures import svg_count
+from medcode.engine.audit.monitor_report import build_report
 from medcode.engine.audit.monitor_stats import Thresholds, chi_square_2x2, psi, psi_band
 from medcode.engine.interfaces.cli import main
 from medcode.terminology import CodeSet
@@ -181,7 +181,7 @@ def test_every_measure_is_broken_down_by_setting_and_metadata(
     tmp_path: Path, codeset: CodeSet
 ) -> None:
     population = read_population(small_current(tmp_path), chapter_lookup(codeset))
-    report = monitor.build_report(population, None, Thresholds())
+    report = build_report(population, None, Thresholds())
     groups = report["breakdowns"]
     assert list(groups) == ["setting", "specialty", "note_type"]
     assert {v: g["documents"] for v, g in groups["setting"].items()} == {

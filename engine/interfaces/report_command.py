@@ -66,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
     from medcode.engine.audit.monitor import (
         DIMENSIONS,
         MonitorInputError,
-        build_report,
         chapter_lookup,
         read_population,
     )
@@ -76,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         render_html,
         require_plotting,
     )
+    from medcode.engine.audit.monitor_report import build_report
     from medcode.engine.audit.monitor_stats import Thresholds
     from medcode.terminology import load_codeset
 
