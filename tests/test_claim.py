@@ -531,7 +531,7 @@ def test_check_drg_outpatient_prints_the_risk_score(capsys: pytest.CaptureFixtur
     )
     assert status == 0
     claim_text = out.splitlines()[
-        out.splitlines().index("claim of the codes as given (outpatient, FY2026, MS-DRG v431)") :
+        out.splitlines().index("claim of the codes as given (outpatient, FY2026)") :
     ]
     assert claim_text[1:] == [
         "  RAF 0.623 = demographic 0.330 (F65_69) + HCCs 0.293  "

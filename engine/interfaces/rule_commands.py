@@ -145,9 +145,12 @@ def check_json(report: dict[str, Any], claim: Claim | None) -> dict[str, Any]:
 def claim_lines(claim: Claim) -> list[str]:
     """The claim as text: the DRG or the risk score, then each code with what it does."""
     when = claim.period
-    head = f"claim of the codes as given ({claim.setting}, FY{when.fy}, MS-DRG v{when.version}"
-    head += f", {when.discharge_date.isoformat()})" if when.dated else ")"
-    out = [head]
+    facts = [claim.setting, f"FY{when.fy}"]
+    if claim.drg is not None:
+        facts.append(f"MS-DRG v{when.version}")
+    if when.dated:
+        facts.append(when.discharge_date.isoformat())
+    out = [f"claim of the codes as given ({', '.join(facts)})"]
     if claim.drg is not None:
         drg = claim.drg
         out.append(f"  DRG {drg.drg} {drg.description} (MDC {drg.mdc}; severity {drg.severity})")
