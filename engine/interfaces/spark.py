@@ -426,13 +426,13 @@ def _code(spark: Any, kind: str, args: argparse.Namespace) -> tuple[int, int, in
     try:
         options["cache"] = ship_cache(spark, args.tabular) if args.ship_cache else None
         if kind == "jsonl":
-            coded = code_jsonl(spark, args.source, **options)
+            coded = code_jsonl(spark, _literal(args.source), **options)
         else:
-            coded = code_notes(_read_table(spark, args.source, kind), **options)
+            coded = code_notes(_read_table(spark, _literal(args.source), kind), **options)
     except SparkInputError as exc:
         raise UsageError(f"medcode spark: {args.source}: {exc}") from exc
     coded.write.parquet(args.output)
-    written = spark.read.parquet(args.output)
+    written = spark.read.parquet(_literal(args.output))
     answers = written.where(F.col("result_json").isNotNull())
     counts = answers.agg(F.count(F.lit(1)), F.count("error")).first()
     return counts[0], counts[1], written.count()
@@ -561,6 +561,14 @@ def _parquet_columns(file: Path) -> dict[str, str]:
 def _local(path: str) -> bool:
     """A path of this machine's file system, not a URL (s3://, hdfs://, dbfs:/, gs://)."""
     return "://" not in path and not path.startswith("dbfs:")
+
+
+def _literal(path: str) -> str:
+    """`path` as Spark's readers take it literally: they expand Hadoop globs (`[1]`, `*`), so
+    a local file or folder whose name holds one has it escaped."""
+    if not _local(path) or not Path(path).exists():
+        return path
+    return re.sub(r"([\[\]{}*?\\])", r"\\\1", path)
 
 
 def _setting(item: str) -> tuple[str, str]:
