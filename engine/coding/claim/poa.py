@@ -69,6 +69,7 @@ class _Rule:
     indicator: str
     reason: str
     pattern: re.Pattern[str]
+    before: int | None  # counts only when it ends at most this many characters before
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,12 @@ def table() -> _Table:
     """The cue phrases, sections, chronic categories and exempt list of poa.yaml."""
     data = yaml.safe_load(CUES_FILE.read_text(encoding="utf-8"))
     rules = tuple(
-        _Rule(indicator, cue["reason"], re.compile(cue["pattern"], re.IGNORECASE))
+        _Rule(
+            indicator,
+            cue["reason"],
+            re.compile(cue["pattern"], re.IGNORECASE),
+            int(cue["before"]) if "before" in cue else None,
+        )
         for indicator in ("W", "N", "Y")
         for cue in data["cues"][indicator]
     )
@@ -208,7 +214,8 @@ def _nearest_cue(text: str, evidence: Evidence, t: _Table) -> tuple[_Rule, Cue] 
     hits = [
         (rule, s, e)
         for rule, s, e in hits
-        if rule.indicator != "Y" or not any(a <= s and e <= b for a, b in strong)
+        if (rule.indicator != "Y" or not any(a <= s and e <= b for a, b in strong))
+        and (rule.before is None or (s <= evidence.start and evidence.start - e <= rule.before))
     ]
     if not hits:
         return None
