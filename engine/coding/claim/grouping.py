@@ -78,8 +78,9 @@ class ClaimGrouper:
         first-listed outpatient). Inpatient the MS-DRG, per code CC/MCC, DRG impact, POA and
         HACs; outpatient the HCCs and risk score; both the MCE's edits (outpatient only those of
         the codes themselves). A code set the grouper cannot take is an InputError when
-        `strict`, else a note of the claim (the Coder's results). `edits=False` skips the MCE
-        (a query's impact regroups many times and needs only the DRG or the score)."""
+        `strict`, else a note of the claim (the Coder's results). `edits=False` leaves the
+        MCE's edits out (a query's impact regroups many times and needs only the DRG or the
+        score); with `strict=False` too, the MCE is not run at all."""
         if setting not in SETTINGS:
             raise InputError(f"setting {setting!r} is not inpatient or outpatient")
         patient = patient or Patient()
@@ -108,7 +109,8 @@ class ClaimGrouper:
         grouper, mce = self._open()
         with self._lock:
             grouped = grouper.group(request) if setting == "inpatient" else None
-            found = _mce(mce, request, given, patient) if edits else []
+            # strict: the MCE's code master says which codes are invalid, edits or not
+            found = _mce(mce, request, given, patient) if edits or strict else []
         invalid = _invalid(found, codes)
         if invalid:
             problem = (
@@ -155,7 +157,7 @@ class ClaimGrouper:
             drg=drg,
             hcc=risk,
             conversions=tuple(conversions),
-            edits=tuple(_edits(found, codes, given, setting, patient)),
+            edits=tuple(_edits(found, codes, given, setting, patient)) if edits else (),
             notes=tuple(notes),
         )
 

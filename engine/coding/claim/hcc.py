@@ -13,6 +13,8 @@ MISSING = "no HCC risk score: hccinfhir is not installed (pip install 'medcode[c
 # hccinfhir's own defaults, used (and named in `assumed`) when the patient's are unknown.
 DEFAULT_AGE = 65
 DEFAULT_SEX = "F"
+# The payment year whose tables hccinfhir loads when imported (its defaults.py): not loaded twice.
+LIBRARY_YEAR = 2026
 
 
 class HccScorer:
@@ -37,6 +39,9 @@ class HccScorer:
                 from hccinfhir import utils
 
                 year = self.payment_year
+                if year == LIBRARY_YEAR:
+                    self._tables = {}  # the tables hccinfhir loaded when imported: reused
+                    return self._tables
                 self._tables = {
                     "dx_to_cc_mapping": utils.load_dx_to_cc_mapping(f"ra_dx_to_cc_{year}.csv"),
                     "hierarchies_mapping": utils.load_hierarchies(f"ra_hierarchies_{year}.csv"),
