@@ -227,6 +227,11 @@ def test_chronic_conditions() -> None:
     assert is_chronic("I50.22", "Chronic systolic (congestive) heart failure")
     assert not is_chronic("I50.23", "Acute on chronic systolic (congestive) heart failure")
     assert not is_chronic("J18.9", "Pneumonia, unspecified organism")
+    # dependence is chronic, abuse is not; permanent atrial fibrillation is, paroxysmal is not
+    assert is_chronic("F17.210")
+    assert not is_chronic("F12.10")
+    assert is_chronic("I48.21")
+    assert not is_chronic("I48.0")
 
 
 def test_huge_notes_read_only_the_sentence_around_the_evidence() -> None:

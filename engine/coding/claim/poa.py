@@ -33,7 +33,8 @@ CUES_FILE = Path(__file__).with_name("poa.yaml")
 INDICATORS = ("Y", "N", "U", "W", "exempt")
 # Across the evidence of one code, the first indicator of this order that a sentence gives.
 _STRENGTH = ("W", "Y", "N")
-_BOUNDARY = re.compile(r"[.!?;](?=\s)|\n\s*\n|,(?=[A-Z][A-Z /&]+:)")
+# Sentence ends, and the ",HEADER:" and ".,2." of notes flattened to one line
+_BOUNDARY = re.compile(r"[.!?;](?=[\s,])|\n\s*\n|,(?=[A-Z][A-Z /&]{2,}:)")
 
 
 @dataclass(frozen=True, slots=True)
