@@ -20,6 +20,7 @@ CURRENT, BASELINE = "current", "baseline"
 COLOURS = {CURRENT: "#1565c0", BASELINE: "#9e9e9e"}
 FLAG_COLOUR = "#c62828"
 _LABEL = 48  # characters of a category name on an axis
+_CHAR_WIDTH = 0.0085  # of the figure's width, one character of an 8 pt label (7.5 in wide)
 RATE_TITLES = {key: f"{what} / {of}" for key, what, of in RATES}
 
 
@@ -164,7 +165,16 @@ def _draw(figure_class: Any, spec: dict[str, Any]) -> dict[str, Any]:
         ax.grid(axis="x", color="#eceff1")
         ax.set_axisbelow(True)
     ax.set_title(spec["title"].replace("$", r"\$"), fontsize=10, loc="left")
-    fig.tight_layout()
+    # Margins set from the labels' length rather than by tight_layout, which draws each figure
+    # once more (a third of the report's time on 10,000 results)
+    longest = max((len(_short(c)) for c in categories), default=0)
+    height = fig.get_figheight()
+    fig.subplots_adjust(
+        left=min(0.6, 0.05 + longest * _CHAR_WIDTH),
+        right=0.8 if len(series) > 1 else 0.97,
+        bottom=0.55 / height,
+        top=1 - 0.35 / height,
+    )
     buffer = io.StringIO()
     # Text stays text (small, selectable); the salt keeps each figure's ids apart on one page
     # and the same from run to run.
