@@ -27,6 +27,7 @@ MTSAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mt
         ("64 YOF with fever.", 64, "F", "64 YOF"),
         ("The patient is a 3-1/2-year-old boy with otitis.", 3, "M", "3-1/2-year-old boy"),
         ("The patient is a one-year-old girl.", 1, "F", "one-year-old girl"),
+        ("This 10-and-4/12-year-old female has", 10, "F", "10-and-4/12-year-old female"),
     ],
 )
 def test_age_and_sex_of_the_opening_statement(text: str, age: int, sex: str, words: str) -> None:
@@ -44,6 +45,9 @@ def test_the_age_without_a_sex_word_leaves_the_sex_unknown() -> None:
     assert read.age_evidence == Statement(22, 33, "60-year-old")
     assert read.source("age") == "note: '60-year-old'"
     assert read.source("sex") is None
+    # "child" is the patient here; "her 4-year-old child" is not
+    assert read_demographics("The patient is a 15-year-old child with otitis.").age == 15
+    assert read_demographics("Her 4-year-old child has a cold.").age is None
 
 
 @pytest.mark.parametrize(
@@ -156,6 +160,6 @@ def test_mtsamples_discharge_summaries_state_age_and_sex() -> None:
         ]
     read = [read_demographics(n) for n in notes]
     assert len(notes) == 185
-    assert sum(r.age is not None for r in read) == 136
+    assert sum(r.age is not None for r in read) == 138
     assert sum(r.sex is not None for r in read) == 175
     assert sum(r.discharge_status is not None for r in read) == 81
