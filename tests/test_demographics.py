@@ -37,6 +37,7 @@ def test_age_and_sex_of_the_opening_statement(text: str, age: int, sex: str, wor
     assert read.sex_evidence.text == words
     assert text[read.sex_evidence.start : read.sex_evidence.end] == words
     assert read.source("sex") == f"note: '{words}'"
+    assert read.source("age") == f"note: '{words}'"
 
 
 def test_the_age_without_a_sex_word_leaves_the_sex_unknown() -> None:

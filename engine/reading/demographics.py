@@ -239,7 +239,9 @@ def _age_and_sex(
         sex, end = _sex_after(head, match, p)
         if sex is None:
             return years, age_evidence, None, None
-        return years, age_evidence, sex, Statement(match.start(), end, head[match.start() : end])
+        # one statement gives both: "72-year-old male"
+        statement = Statement(match.start(), end, head[match.start() : end])
+        return years, statement, sex, statement
     return None, None, None, None
 
 
