@@ -100,14 +100,19 @@ class Query:
     missing: str
     question: str
     evidence: tuple[Evidence, ...]
+    # what answering it could change on the claim (engine/coding/claim/impact.py), plain JSON
+    impact: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        query = {
             "code": self.code,
             "missing": self.missing,
             "question": self.question,
             "evidence": [e.to_json() for e in self.evidence],
         }
+        if self.impact is not None:  # additive
+            query["impact"] = self.impact
+        return query
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +146,8 @@ class CodingResult:
     versions: dict[str, str] = field(default_factory=dict)
     input: InputRecord | None = None
     setting_reason: str | None = None  # how the setting was chosen: given, or read (auto)
+    # the claim view (docs/CLAIMS.md): DRG or HCCs, POA, patient, as plain JSON
+    claim: dict[str, Any] | None = None
 
     def with_input(self, text: str) -> CodingResult:
         """This result, recording which text it was coded from (for `medcode replay`)."""
@@ -163,4 +170,6 @@ class CodingResult:
             result["setting_reason"] = self.setting_reason
         if self.input is not None:
             result["input"] = self.input.to_json()
+        if self.claim is not None:
+            result["claim"] = self.claim
         return result

@@ -3,6 +3,7 @@ demographics, and the readings of a result (DataFrame, FHIR, HTML)."""
 
 from __future__ import annotations
 
+import datetime
 import pickle
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def test_age_reaches_the_rule_packs(coder: medcode.Coder) -> None:
             "codes": ["Z68.32"],
             "message": "Z68.32 is an adult BMI code, for persons 20 years of age or older; "
             "use Z68.5-",
-            "source": "rules/demographics.rules:37",
+            "source": "rules/demographics.rules:23",
         }
     ]
     assert coder.code(note, setting="outpatient", age=40).edits == ()
@@ -82,9 +83,15 @@ def test_age_reaches_the_rule_packs(coder: medcode.Coder) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"sex": "female"}, "unknown sex 'female' (F or M)"),
-        ({"age": -1}, "age must be a whole number of years, not -1"),
-        ({"age": 4.5}, "age must be a whole number of years, not 4.5"),
+        ({"sex": "female"}, "sex 'female' is not F or M"),
+        ({"age": -1}, "age -1 is outside 0-124 years"),
+        ({"age": 4.5}, "age 4.5 is not a whole number of years"),
+        ({"age": 125}, "age 125 is outside 0-124 years"),
+        (
+            {"date": datetime.date(1999, 1, 1)},
+            "date 1999-01-01 is outside the supported fiscal years (2022-10-01 to 2027-03-31, "
+            "MS-DRG v400-v440)",
+        ),
     ],
 )
 def test_bad_demographics_are_input_errors(coder: medcode.Coder, options, message) -> None:

@@ -103,7 +103,9 @@ def render_document(
         _codes(result, anchor),
         "<h3>Candidates not reported</h3>",
         _excluded(result, anchor, describe),
-        "<h3>Provider queries</h3>",
+        "<h3>Claim</h3>",
+        _claim(result),
+        "<h3>Provider queries, by what they could change on the claim</h3>",
         _queries(result),
         "<h3>Edits</h3>",
         _edits(result),
@@ -218,10 +220,54 @@ def _queries(result: CodingResult) -> str:
         return '<p class="empty">No query.</p>'
     items = "".join(
         f"<li><code>{escape(q.code)}</code> missing <b>{escape(q.missing)}</b>: "
-        f"{escape(q.question)}</li>"
+        f"{escape(q.question)}{_impact(q.impact)}</li>"
         for q in result.queries
     )
     return f'<ul class="queries">{items}</ul>'
+
+
+def _impact(impact: dict[str, Any] | None) -> str:
+    if impact is None:
+        return ""
+    change = impact["change"] or "no change on the claim"
+    return f'<br><span class="impact">Impact: {escape(change)}</span>'
+
+
+def _claim(result: CodingResult) -> str:
+    """What the codes group to, the patient they were grouped for, and per code its CC/MCC,
+    POA and HCCs (docs/CLAIMS.md)."""
+    claim = result.claim
+    if claim is None:
+        return '<p class="empty">No claim (no code).</p>'
+    if (drg := claim["drg"]) is not None:
+        head = (
+            f"MS-DRG <b>{drg['drg']}</b> {escape(drg['description'])} · MDC {drg['mdc']} · "
+            f"severity {escape(drg['severity'])}"
+        )
+    elif (hcc := claim["hcc"]) is not None:
+        head = f"RAF <b>{hcc['risk_score']:.3f}</b> · {escape(hcc['model'])}"
+    else:
+        head = "not grouped"
+    head += f" · grouper v{claim['grouper_version']}, FY{claim['fy']}"
+    patient = claim["patient"]
+    who = " · ".join(
+        f"{name.replace('_', ' ')} {escape(str(patient[name]))} "
+        f"<small>({escape(patient['sources'][name])})</small>"
+        for name in ("age", "sex", "discharge_status")
+    )
+    rows = "".join(
+        f"<tr><td><code>{escape(line['code'])}</code></td><td>{escape(line['role'])}</td>"
+        f"<td>{escape(line['cc_mcc'] or '')}</td><td>{escape(line['poa'] or '')}</td>"
+        f"<td>{escape(', '.join(line['hccs']))}</td></tr>"
+        for line in claim["lines"]
+    )
+    notes = "".join(f"<li>{escape(n)}</li>" for n in claim["notes"])
+    return (
+        f'<p class="claim">{head}</p><p class="patient">{who}</p>'
+        '<table class="claim-lines"><thead><tr><th>Code</th><th>Role</th><th>CC/MCC</th>'
+        f"<th>POA</th><th>HCC</th></tr></thead><tbody>{rows}</tbody></table>"
+        + (f'<ul class="notes">{notes}</ul>' if notes else "")
+    )
 
 
 def _edits(result: CodingResult) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import multiprocessing
 import re
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,9 @@ from medcode.terminology.lexicon import Lexicon
 from .ambiguity import AmbiguityResolver
 from .assembly import assemble
 from .assignment import Assigner
+from .claim.fiscal import period
+from .claim.model import Patient
+from .claim.view import ClaimView
 from .combination import Combiner
 from .encounter import WordSupporter, encounter
 from .errors import BudgetExceeded, InputError
@@ -37,7 +41,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 MENTION_BLOCK = 256
 # The setting read from the kind of document the note is (engine/reading/document_types.yaml).
 AUTO = "auto"
-SEXES = ("F", "M")
 
 
 class Coder:
@@ -68,6 +71,7 @@ class Coder:
         self.supporter = WordSupporter(self.codeset, self.walker)
         self.rules = RuleEngine(self.codeset, rules)
         self.ambiguity = ambiguity or AmbiguityResolver.from_env(self.codeset, self.walker)
+        self.claims = ClaimView(self.codeset)
         self.versions = {
             "engine": package_version(),
             "code_set": f"FY{self.codeset.provenance.fy} {self.codeset.provenance.sha256[:16]}",
@@ -84,17 +88,28 @@ class Coder:
         setting: str = AUTO,
         age: int | None = None,
         sex: str | None = None,
+        discharge_status: int | None = None,
+        date: datetime.date | None = None,
         pace: Pace | None = None,
     ) -> CodingResult:
         """Code one note. `setting` decides the policy for uncertain diagnoses (II.H / IV.H);
         "auto" reads it from the kind of document the note is (a discharge summary is
-        inpatient, an office note outpatient), and the result says why. `age` (years) and
-        `sex` ("F" or "M") reach the rule packs as `medcode check --age/--sex` does: the
-        demographic edits (rules/demographics.rules) act only when they are given. `pace` gives
+        inpatient, an office note outpatient), and the result says why. `age` (years), `sex`
+        ("F" or "M") and `discharge_status` (a CMS code, 1 home) are the patient's; those not
+        given are read from the note where it states them ("72-year-old male"), and the claim
+        says which. They reach the rule packs and the claim view (docs/CLAIMS.md), whose
+        grouper version and code tables `date` (of discharge or service) selects. `pace` gives
         the note a time budget (BudgetExceeded when spent) and a lock to hold per chunk of
         work."""
         return self.code_traced(
-            text, document=document, setting=setting, age=age, sex=sex, pace=pace
+            text,
+            document=document,
+            setting=setting,
+            age=age,
+            sex=sex,
+            discharge_status=discharge_status,
+            date=date,
+            pace=pace,
         )[0]
 
     def pipe(
@@ -104,6 +119,8 @@ class Coder:
         setting: str = AUTO,
         age: int | None = None,
         sex: str | None = None,
+        discharge_status: int | None = None,
+        date: datetime.date | None = None,
         n_process: int = 1,
         batch_size: int = 16,
     ) -> Iterator[CodingResult]:
@@ -116,7 +133,13 @@ class Coder:
             raise InputError(
                 f"n_process and batch_size must be at least 1: {n_process}, {batch_size}"
             )
-        options = {"setting": setting, "age": age, "sex": sex}
+        options = {
+            "setting": setting,
+            "age": age,
+            "sex": sex,
+            "discharge_status": discharge_status,
+            "date": date,
+        }
         numbered = enumerate(texts, 1)
         if n_process == 1:
             for number, text in numbered:
@@ -146,15 +169,19 @@ class Coder:
         setting: str = AUTO,
         age: int | None = None,
         sex: str | None = None,
+        discharge_status: int | None = None,
+        date: datetime.date | None = None,
         pace: Pace | None = None,
     ) -> tuple[CodingResult, Outcome]:
         """`code`, plus what the rule packs did (every firing), for rule tests and audits."""
         if setting not in (*SETTINGS, AUTO):
             raise InputError(f"unknown setting {setting!r} (inpatient, outpatient or auto)")
-        if sex not in (*SEXES, None):
-            raise InputError(f"unknown sex {sex!r} (F or M)")
-        if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 0):
-            raise InputError(f"age must be a whole number of years, not {age!r}")
+        # one line if invalid, before any work
+        Patient(
+            age=age, sex=sex, discharge_status=1 if discharge_status is None else discharge_status
+        )
+        if date is not None:
+            period(date)  # a date no grouper version covers: refused before the work
         if len(text) > MAX_CHARS:
             raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
         if not text.strip():
@@ -163,6 +190,7 @@ class Coder:
             # half of a UTF-16 pair, from a JSON escape or undecodable bytes: not Unicode text
             raise InputError(f"not Unicode text: a lone surrogate at character {surrogate.start()}")
         pace = pace or Pace()
+        patient = self.claims.patient(text, age, sex, discharge_status)
         reading = self.reader.read(text, pace.step)
         kind = reading.document_type
         if setting == AUTO:
@@ -178,10 +206,14 @@ class Coder:
             self.combiner.combine(candidates)
             reviews = self.ambiguity.resolve(candidates, text)
         with pace.step():
-            outcome = self.rules.run(encounter(candidates, setting, text, age, sex), self.supporter)
+            outcome = self.rules.run(
+                encounter(candidates, setting, text, patient.age, patient.sex), self.supporter
+            )
             result = assemble(
                 self.codeset, self.versions, document, setting, candidates, outcome, reviews
             )
+        with pace.step():
+            result = self.claims.apply(result, text, patient, date)
         return replace(result, setting_reason=why), outcome
 
 

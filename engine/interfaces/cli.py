@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -47,6 +48,41 @@ def positive_seconds(text: str) -> float:
     if not 0 < value < float("inf"):  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
     return value
+
+
+def iso_date(text: str) -> datetime.date:
+    """argparse type of `--date`: YYYY-MM-DD."""
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date as YYYY-MM-DD, not {text!r}") from None
+
+
+def whole_number(text: str) -> int:
+    """argparse type of ages and status codes (their ranges are the claim's to check)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+
+
+def patient_options(parser: argparse.ArgumentParser) -> None:
+    """The patient and date of the claim view (docs/CLAIMS.md); those not given are read from
+    the note where it states them."""
+    parser.add_argument("--age", type=whole_number, metavar="YEARS", help="age in years")
+    parser.add_argument("--sex", choices=("F", "M"))
+    parser.add_argument(
+        "--discharge-status",
+        type=whole_number,
+        metavar="CODE",
+        help="CMS patient discharge status (1 home, 3 SNF, 20 expired, ...)",
+    )
+    parser.add_argument(
+        "--date",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="discharge or service date: picks the MS-DRG version, MCE tables and HCC year",
+    )
 
 
 def _terminology_options(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="code this text instead of files")
     p.add_argument("--setting", choices=SETTING_CHOICES, default="auto", help=SETTING_HELP)
     p.add_argument("--explain", action="store_true", help="show traces and rejected candidates")
+    patient_options(p)
     p.add_argument(
         "--fhir",
         metavar="FILE",

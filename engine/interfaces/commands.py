@@ -36,7 +36,15 @@ def code(args: argparse.Namespace) -> int:
             continue
         try:
             # The input record (sha256, length) lets `medcode replay` check the note later.
-            result = coder.code(text, document=name, setting=args.setting).with_input(text)
+            result = coder.code(
+                text,
+                document=name,
+                setting=args.setting,
+                age=args.age,
+                sex=args.sex,
+                discharge_status=args.discharge_status,
+                date=args.date,
+            ).with_input(text)
         except InputError as exc:
             say(f"medcode: {exc}" if name == "text" else f"medcode: {name}: {exc}")
             status = EXIT_USAGE
@@ -71,18 +79,62 @@ def render_text(result, *, explain: bool) -> str:
     from .rule_commands import edit_line
 
     lines = [f"{one_line(result.document)} ({result.setting}, FY{result.fy})"]
+    claim = result.claim or {}
+    marks = {line["code"]: _claim_marks(line) for line in claim.get("lines", ())}
     for c in result.codes:
         words = "; ".join(f'"{e.text}" [{e.section or "-"}]' for e in c.evidence)
-        lines.append(f"{c.sequence:>3}. {c.code:<9} {c.description}  ({c.confidence}) <- {words}")
+        mark = f"  [{marks[c.code]}]" if marks.get(c.code) else ""
+        lines.append(
+            f"{c.sequence:>3}. {c.code:<9} {c.description}  ({c.confidence}) <- {words}{mark}"
+        )
         if explain:
             lines += [f"        {_step_text(step)}" for step in c.trace]
     if explain:
         for e in result.excluded:
             lines.append(f'  not coded: {e.code:<9} {e.reason} <- "{e.evidence[0].text}"')
+    if claim:
+        lines += _claim_text(claim)
     lines += [edit_line(e) for e in result.edits]
     for q in result.queries:
         lines.append(f"  query: {q.code} missing {q.missing}: {q.question}")
+        if q.impact is not None:
+            lines.append(f"    impact: {q.impact['change'] or 'none on the claim'}")
     return "\n".join(lines)
+
+
+def _claim_marks(line: dict) -> str:
+    """What a code is on the claim: CC/MCC and POA inpatient, its HCCs outpatient."""
+    marks = [line["cc_mcc"]] if line.get("cc_mcc") not in (None, "NONE") else []
+    if line.get("poa"):
+        marks.append(f"POA {line['poa']}")
+    marks += [f"HCC {h}" for h in line.get("hccs", ())]
+    return ", ".join(marks)
+
+
+def _claim_text(claim: dict) -> list[str]:
+    """The claim in two lines or three: what it groups to, the patient it was grouped for,
+    and what could not be done."""
+    if (drg := claim.get("drg")) is not None:
+        head = (
+            f"  claim: MS-DRG {drg['drg']} {drg['description']} (MDC {drg['mdc']}, "
+            f"{drg['severity']}; grouper v{claim['grouper_version']}, FY{claim['fy']})"
+        )
+    elif (hcc := claim.get("hcc")) is not None:
+        hccs = ", ".join(f"HCC {h['hcc']}" for h in hcc["hccs"]) or "no HCC"
+        head = (
+            f"  claim: RAF {hcc['risk_score']:.3f} ({hccs}; {hcc['model']}, "
+            f"payment year {hcc['payment_year']})"
+        )
+    else:
+        head = "  claim: not grouped"
+    patient = claim["patient"]
+    sources = patient["sources"]
+    facts = ", ".join(
+        f"{name.replace('_', ' ')} {patient[name] if patient[name] is not None else '?'} "
+        f"({sources[name]})"
+        for name in ("age", "sex", "discharge_status")
+    )
+    return [head, f"  patient: {facts}", *(f"  note: {n}" for n in claim.get("notes", ()))]
 
 
 def _step_text(step: dict) -> str:

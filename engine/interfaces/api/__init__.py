@@ -17,6 +17,7 @@ it is cheap: spaCy and the code set load when the first Coder is built.
 
 from __future__ import annotations
 
+import datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -59,11 +60,21 @@ def code(
     setting: str = "auto",
     age: int | None = None,
     sex: str | None = None,
+    discharge_status: int | None = None,
+    date: datetime.date | None = None,
     document: str = "-",
 ) -> Result:
     """Code one note with the default Coder (see `Coder.code`): its codes in sequence, the
-    candidates not reported and why, edits and provider queries."""
-    return default_coder().code(text, document=document, setting=setting, age=age, sex=sex)
+    candidates not reported and why, edits, provider queries and the claim."""
+    return default_coder().code(
+        text,
+        document=document,
+        setting=setting,
+        age=age,
+        sex=sex,
+        discharge_status=discharge_status,
+        date=date,
+    )
 
 
 __all__ = ["Coder", "Result", "__version__", "code", "default_coder"]
