@@ -37,6 +37,7 @@ def test_code_json_follows_the_contract(capsys: pytest.CaptureFixture[str]) -> N
         "document", "fy", "setting", "codes", "excluded", "edits", "queries", "versions",
         "setting_reason",  # additive: how the setting was chosen (auto: read from the note)
         "input",  # additive: sha256 and length of the note, for `medcode replay`
+        "claim",  # additive: the MS-DRG or HCCs, POA, the patient (docs/CLAIMS.md)
     ]  # fmt: skip
     assert [c["code"] for c in result["codes"]] == ["I50.23", "E11.65"]
     first = result["codes"][0]
@@ -160,6 +161,9 @@ def test_code_text_shows_edits_and_provider_queries(capsys: pytest.CaptureFixtur
     status, out, _ = run(capsys, "code", "--setting", "inpatient", "--text", note)
     assert status == 0
     assert out.splitlines()[4:] == [
+        "  claim: MS-DRG 700 Other Kidney and Urinary Tract Diagnoses without CC/MCC (MDC 11, "
+        "NONE; grouper v431, FY2026)",
+        "  patient: age ? (unknown), sex ? (unknown), discharge status 1 (default)",
         "  error: E10.22, E11.22: E10.22 (Type 1 diabetes mellitus with diabetic chronic kidney "
         "disease) and E11.22 (Type 2 diabetes mellitus with diabetic chronic kidney disease) are "
         "never reported together: Excludes1 at E10.22  "
@@ -169,6 +173,7 @@ def test_code_text_shows_edits_and_provider_queries(capsys: pytest.CaptureFixtur
         f"[urosepsis-query, rules/infections.rules:{line_of('urosepsis-query', 'infections')}]",
         "  query: N18.30 missing stage: The note supports only N18.30 (Chronic kidney disease, "
         'stage 3 unspecified) for "CKD stage 3". Please document the stage.',
+        "    impact: none on the claim",
     ]
 
 

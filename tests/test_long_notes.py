@@ -68,8 +68,9 @@ def test_every_repeat_of_a_condition_folds_into_its_specific_code(
 def test_a_shared_engine_is_held_once_per_chunk_of_work(coder: Coder) -> None:
     lock = CountingLock()
     paced = coder.code(REPEATED, setting="outpatient", pace=Pace(lock=lock))
-    # 3 chunks of text read, 3,000 mentions coded 256 at a time (12), then 2 steps for the note
-    assert lock.taken == 3 + 12 + 2
+    # 3 chunks of text read, 3,000 mentions coded 256 at a time (12), then 3 steps for the note
+    # (combination, the rules, the claim)
+    assert lock.taken == 3 + 12 + 3
     assert paced.to_json() == coder.code(REPEATED, setting="outpatient").to_json()
 
 

@@ -93,7 +93,7 @@ def render_text(result, *, explain: bool) -> str:
         for e in result.excluded:
             lines.append(f'  not coded: {e.code:<9} {e.reason} <- "{e.evidence[0].text}"')
     if claim:
-        lines += _claim_text(claim)
+        lines += _claim_text(claim, explain)
     lines += [edit_line(e) for e in result.edits]
     for q in result.queries:
         lines.append(f"  query: {q.code} missing {q.missing}: {q.question}")
@@ -111,9 +111,9 @@ def _claim_marks(line: dict) -> str:
     return ", ".join(marks)
 
 
-def _claim_text(claim: dict) -> list[str]:
-    """The claim in two lines or three: what it groups to, the patient it was grouped for,
-    and what could not be done."""
+def _claim_text(claim: dict, explain: bool) -> list[str]:
+    """The claim in two lines: what it groups to and the patient it was grouped for; with
+    --explain, what could not be done."""
     if (drg := claim.get("drg")) is not None:
         head = (
             f"  claim: MS-DRG {drg['drg']} {drg['description']} (MDC {drg['mdc']}, "
@@ -134,7 +134,8 @@ def _claim_text(claim: dict) -> list[str]:
         f"({sources[name]})"
         for name in ("age", "sex", "discharge_status")
     )
-    return [head, f"  patient: {facts}", *(f"  note: {n}" for n in claim.get("notes", ()))]
+    notes = claim["notes"] if explain else ()
+    return [head, f"  patient: {facts}", *(f"  claim note: {n}" for n in notes)]
 
 
 def _step_text(step: dict) -> str:

@@ -8,11 +8,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from medcode.engine.coding.specificity import head_words
+from medcode.engine.reading.words import content_words
 from medcode.terminology import CodeSet
 
-# The codes a query could yield: the billable codes of the level the walk stopped at. A few
-# categories hold hundreds (injuries); past this many the query names the first ones only.
-MAX_ALTERNATIVES = 64
+# The codes a query could yield are those of its code's category that name the same condition;
+# a few categories hold hundreds (injuries, diabetes): past this many, the first in Tabular order.
+MAX_ALTERNATIVES = 128
 SEVERITY_RANK = {"NONE": 0, "CC": 1, "MCC": 2}
 SEVERITY_NAME = {"NONE": "no CC/MCC", "CC": "CC", "MCC": "MCC"}
 
@@ -66,12 +68,19 @@ class Impact:
 
 
 def alternatives(codeset: CodeSet, code: str) -> list[str]:
-    """The billable codes a query on `code` could yield: those of its parent's level (the choice
-    the note left open), `code` itself excluded."""
-    parent = codeset.parent(code)
-    if parent is None:
-        return []
-    return [c for c in codeset.billable_descendants(parent) if c != code][:MAX_ALTERNATIVES]
+    """The billable codes a query on `code` could yield: those of its category whose titles
+    hold the words that name the condition (I48.91 "Unspecified atrial fibrillation": the
+    paroxysmal, persistent and permanent ones, not atrial flutter; a word may be a prefix,
+    stage "3" of "3a"), `code` itself excluded."""
+    named = head_words(codeset.node(code).title)
+    found = []
+    for other in codeset.billable_descendants(code[:3]):
+        words = content_words(codeset.node(other).title)
+        if other != code and all(any(w.startswith(n) for w in words) for n in named):
+            found.append(other)
+            if len(found) == MAX_ALTERNATIVES:
+                break
+    return found
 
 
 def query_impact(

@@ -81,7 +81,14 @@ class ClaimView:
             codes, setting=setting, patient=patient, date=date, poa=indicators, strict=False
         )
 
+        worth: dict[tuple[str, ...], Standing | None] = {}  # two queries on one code
+
         def standing(alternative: tuple[str, ...]) -> Standing | None:
+            if alternative not in worth:
+                worth[alternative] = regroup(alternative)
+            return worth[alternative]
+
+        def regroup(alternative: tuple[str, ...]) -> Standing | None:
             try:
                 regrouped = self.grouper.claim(
                     alternative,
