@@ -174,6 +174,24 @@ def test_healthz_names_the_versions(port: int, coder: Coder) -> None:
 # -- bad input: a clear 4xx, never a 500 ---------------------------------------------------------
 
 
+def test_code_takes_the_patient_and_date_of_the_claim(port: int, cli) -> None:
+    patient = {"age": 81, "sex": "F", "discharge_status": 3}
+    body = {"text": NOTE, "setting": "inpatient", **patient, "date": "2025-01-15"}
+    status, _, answer = call(port, "POST", "/v1/code", body)
+    assert status == 200
+    claim = answer["claim"]
+    assert claim["patient"] == {
+        **patient,
+        "sources": {"age": "given", "sex": "given", "discharge_status": "given"},
+    }
+    assert (claim["fy"], claim["grouper_version"], claim["date"]) == (2025, 420, "2025-01-15")
+    options = ("--age", "81", "--sex", "F", "--discharge-status", "3", "--date", "2025-01-15")
+    assert answer == cli("code", "--text", NOTE, "--setting", "inpatient", *options)
+    status, _, refused = call(port, "POST", "/v1/code", {"text": NOTE, "date": "1999-01-01"})
+    assert (status, refused["error"]) == (422, "invalid_input")
+    assert refused["message"].startswith("date 1999-01-01 is outside the supported fiscal years")
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "error", "message"),
     [
@@ -198,7 +216,8 @@ def test_healthz_names_the_versions(port: int, coder: Coder) -> None:
             {"text": NOTE, "settings": "outpatient"},
             422,
             "invalid_request",
-            "body: unknown field (the fields are: text, setting, document)",
+            "body: unknown field (the fields are: age, sex, discharge_status, date, text, setting, "
+            "document)",
         ),
         (
             "/v1/code",

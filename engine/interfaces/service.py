@@ -126,7 +126,27 @@ def _example(**fields: Any) -> ConfigDict:
 EXAMPLE_NOTE = "Assessment: COPD with acute exacerbation. Denies chest pain."
 
 
-class CodeRequest(_Request):
+class _Patient(_Request):
+    """The patient and date of the claim (docs/CLAIMS.md); in a note, those not given are read
+    from the note where it states them."""
+
+    age: int | None = Field(None, ge=0, le=124, description="age in years")
+    sex: Literal["F", "M"] | None = None
+    discharge_status: int | None = Field(None, description="CMS discharge status (default 1)")
+    date: datetime.date | None = Field(
+        None, description="discharge or service date: the MS-DRG version, MCE and HCC year"
+    )
+
+    def patient(self) -> dict[str, Any]:
+        return {
+            "age": self.age,
+            "sex": self.sex,
+            "discharge_status": self.discharge_status,
+            "date": self.date,
+        }
+
+
+class CodeRequest(_Patient):
     """A note to code; `document` names it in the result."""
 
     model_config = _example(text=EXAMPLE_NOTE, setting="outpatient", document="visit-1")
@@ -145,7 +165,7 @@ class SearchRequest(_Request):
     limit: int = Field(10, ge=1, le=MAX_SEARCH_RESULTS)
 
 
-class CheckRequest(_Request):
+class CheckRequest(_Patient):
     """Codes to check against the rule packs, as `medcode check`; `drg` also groups the claim
     and runs the Medicare Code Editor, as `medcode check --drg` (docs/CLAIMS.md)."""
 
@@ -153,11 +173,7 @@ class CheckRequest(_Request):
 
     codes: list[CodeText] = Field(min_length=1, max_length=MAX_CODES)
     setting: Setting = "inpatient"
-    age: int | None = Field(None, ge=0, le=124)
-    sex: Literal["F", "M"] | None = None
     drg: bool = False
-    discharge_status: int | None = Field(None, description="CMS discharge status (default 1)")
-    date: datetime.date | None = Field(None, description="discharge or service date")
 
 
 class ValidateRequest(_Request):
@@ -204,13 +220,16 @@ class Engine:
         with self._lock:
             return work()
 
-    def code_note(self, text: str, document: str, setting: str) -> CodingResult:
-        """One note, chunk by chunk under the engine's lock, within the note's time budget."""
+    def code_note(self, text: str, document: str, setting: str, **patient: Any) -> CodingResult:
+        """One note, chunk by chunk under the engine's lock, within the note's time budget;
+        `patient`: age, sex, discharge_status, date (Coder.code)."""
         pace = Pace(self.note_budget, self._lock)
-        return self.coder.code(text, document=document, setting=setting, pace=pace)
+        return self.coder.code(text, document=document, setting=setting, pace=pace, **patient)
 
     def code(self, request: CodeRequest) -> dict[str, Any]:
-        result = self.code_note(request.text, request.document, request.setting)
+        result = self.code_note(
+            request.text, request.document, request.setting, **request.patient()
+        )
         return result.with_input(request.text).to_json()
 
     def search(self, request: SearchRequest) -> dict[str, Any]:
