@@ -158,14 +158,15 @@ def test_code_cli_shows_the_claim_and_refuses_bad_demographics() -> None:
     claim = json.loads(shown.stdout)["claim"]
     assert (claim["patient"]["age"], claim["patient"]["sources"]["age"]) == (81, "given")
     for args, message in [
-        (("--age", "200"), "medcode: age 200 is outside 0-124 years"),
+        (("--age", "200"), "medcode code: age 200 is outside 0-124 years"),
         (
             ("--date", "1999-01-01"),
-            "medcode: date 1999-01-01 is outside the supported fiscal years (2022-10-01 to "
+            "medcode code: date 1999-01-01 is outside the supported fiscal years (2022-10-01 to "
             "2027-03-31, MS-DRG v400-v440)",
         ),
-        (("--date", "2026-13-01"), "--date: must be a date as YYYY-MM-DD, not '2026-13-01'"),
-        (("--discharge-status", "home"), "must be a whole number, not 'home'"),
+        (("--date", "2026-13-01"), "medcode code: date '2026-13-01' is not a date (YYYY-MM-DD)"),
+        (("--discharge-status", "home"), "medcode code: discharge status 'home' is not a whole"),
+        (("--sex", "X"), "medcode code: sex 'X' is not F or M"),
     ]:
         refused = _medcode("code", "--text", DISCHARGE, *args)
         assert refused.returncode == 2

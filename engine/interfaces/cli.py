@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -50,38 +49,21 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def iso_date(text: str) -> datetime.date:
-    """argparse type of `--date`: YYYY-MM-DD."""
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a date as YYYY-MM-DD, not {text!r}") from None
-
-
-def whole_number(text: str) -> int:
-    """argparse type of ages and status codes (their ranges are the claim's to check)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-
-
 def patient_options(parser: argparse.ArgumentParser) -> None:
-    """The patient and date of the claim view (docs/CLAIMS.md); those not given are read from
-    the note where it states them."""
-    parser.add_argument("--age", type=whole_number, metavar="YEARS", help="age in years")
-    parser.add_argument("--sex", choices=("F", "M"))
+    """The patient and date of the claim (docs/CLAIMS.md), checked by the claim's own Patient
+    and fiscal-year tables (one line each); in a note, those not given are read from it."""
+    parser.add_argument("--age", metavar="YEARS", help="age in years (0-124)")
+    parser.add_argument("--sex", metavar="F|M")
     parser.add_argument(
         "--discharge-status",
-        type=whole_number,
         metavar="CODE",
-        help="CMS patient discharge status (1 home, 3 SNF, 20 expired, ...)",
+        help="CMS patient discharge status (default 1 home; 3 SNF, 20 expired, ...)",
     )
     parser.add_argument(
         "--date",
-        type=iso_date,
         metavar="YYYY-MM-DD",
-        help="discharge or service date: picks the MS-DRG version, MCE tables and HCC year",
+        help="discharge or service date: the MS-DRG version, MCE tables and HCC year "
+        "(default: FY2026)",
     )
 
 
@@ -201,14 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("codes", nargs="+", metavar="CODE")
     p.add_argument("--setting", choices=("inpatient", "outpatient"), default="inpatient")
     p.add_argument("--drg", action="store_true", help="group the claim and run the MCE too")
-    p.add_argument("--age", metavar="N", help="age in years (0-124)")
-    p.add_argument("--sex", metavar="F|M")
-    p.add_argument(
-        "--discharge-status", metavar="CODE", help="CMS discharge status (default 1: home)"
-    )
-    p.add_argument(
-        "--date", metavar="YYYY-MM-DD", help="discharge or service date (default: FY2026)"
-    )
+    patient_options(p)
     rule_commands.add_rules_options(p)
     _format_option(p, "json")
     _terminology_options(p)

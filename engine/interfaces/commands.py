@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from medcode.terminology import CodeSet, NodeKind, Validation, load_codeset, validate_code
 from medcode.terminology.index_release import CMS_DIR_ENV
@@ -26,6 +27,7 @@ def code(args: argparse.Namespace) -> int:
         return code_fhir(args)
     if not args.paths and args.text is None:
         raise UsageError("medcode code: give a PATH, - for stdin, or --text")
+    patient = claim_options(args)
     coder = Coder(args.tabular, rules=linted_book(args), cms_dir=args.cms_dir)
     pages: list[str] = []  # html: one page, printed once every note is read
     status = EXIT_OK
@@ -36,15 +38,8 @@ def code(args: argparse.Namespace) -> int:
             continue
         try:
             # The input record (sha256, length) lets `medcode replay` check the note later.
-            result = coder.code(
-                text,
-                document=name,
-                setting=args.setting,
-                age=args.age,
-                sex=args.sex,
-                discharge_status=args.discharge_status,
-                date=args.date,
-            ).with_input(text)
+            result = coder.code(text, document=name, setting=args.setting, **patient)
+            result = result.with_input(text)
         except InputError as exc:
             say(f"medcode: {exc}" if name == "text" else f"medcode: {name}: {exc}")
             status = EXIT_USAGE
@@ -60,6 +55,28 @@ def code(args: argparse.Namespace) -> int:
 
         print(render_page(pages), end="")
     return status
+
+
+def claim_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--age, --sex, --discharge-status and --date as Coder.code takes them; a bad one is one
+    line and exit 2 before any note is read."""
+    from medcode.engine.coding.claim import Patient, parse_date, period
+    from medcode.engine.coding.errors import InputError
+
+    try:
+        patient = Patient.parse(args.age, args.sex, args.discharge_status)
+        date = parse_date(args.date)
+        if date is not None:
+            period(date)
+    except InputError as exc:
+        raise UsageError(f"medcode {args.command}: {exc}") from exc
+    given = args.discharge_status is not None
+    return {
+        "age": patient.age,
+        "sex": patient.sex,
+        "discharge_status": patient.discharge_status if given else None,
+        "date": date,
+    }
 
 
 def _html_document(coder, result, text: str, number: int) -> str:
