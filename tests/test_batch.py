@@ -327,3 +327,35 @@ def test_other_input_fields_are_kept_under_metadata(
     # The key does not disturb resuming: a rerun finds every document done.
     assert main(["batch", str(source), "-o", str(out), "--no-progress"]) == 0
     assert len(lines(out)) == 4
+
+
+def test_a_jsonl_object_may_give_the_patient_of_its_claim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """age, sex, discharge_status and date reach the claim (docs/CLAIMS.md) as `medcode code
+    --age ...` takes them; they are inputs, not metadata; a bad one fails its document only."""
+    note = "Discharge diagnoses: pneumonia. Heart failure."
+    source = tmp_path / "notes.jsonl"
+    records = [
+        {"document": "a", "text": note, "setting": "inpatient", "age": 81, "sex": "F",
+         "discharge_status": 3, "date": "2025-01-15", "specialty": "Medicine"},
+        {"document": "b", "text": note, "age": 200},
+    ]  # fmt: skip
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(source), "-o", str(out), "--no-progress"]) == 1
+    capsys.readouterr()
+    given, refused = lines(out)
+    assert given["claim"]["patient"] == {
+        "age": 81,
+        "sex": "F",
+        "discharge_status": 3,
+        "sources": {"age": "given", "sex": "given", "discharge_status": "given"},
+    }
+    assert (given["claim"]["fy"], given["claim"]["grouper_version"]) == (2025, 420)
+    assert given["metadata"] == {"specialty": "Medicine"}
+    assert refused == {
+        "document": "b",
+        "error": "age 200 is outside 0-124 years",
+        "input": {"sha256": sha256(note.encode())},
+    }

@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 import bench_accuracy as accuracy
+import bench_claims
 import bench_index
 import bench_llm
 import bench_long
@@ -39,6 +40,9 @@ MTSAMPLES = ROOT.parent / "shared" / "data" / "mtsamples" / "mtsamples.csv"
 SEED = 20261126
 NOTE_WORDS = 400
 SERVICE_RESULTS = ROOT / "docs" / "bench_service.json"
+# Measured by their own tools (minutes of Spark; 2 x 10,000 results), quoted like the service's.
+SPARK_RESULTS = ROOT / "docs" / "bench_spark.json"
+MONITOR_RESULTS = ROOT / "docs" / "bench_monitor.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +141,16 @@ def run(plan: Plan, codiesp_dir: Path) -> dict:
     if plan.speed_notes and MTSAMPLES.is_file():
         load["long_notes"] = load_average()
         results["long_notes"] = bench_long.run(MTSAMPLES, SEED)
+    if plan.speed_notes and MTSAMPLES.is_file():
+        load["claim_view"] = load_average()
+        results["claim_view"] = speed.in_fresh_process(bench_claims.run, MTSAMPLES, SEED)
     load["rule_engine"] = load_average()
     results["rule_engine"] = speed.rule_engine(plan.rule_encounters, SEED)
     load["end"] = load_average()
     results["load_average"] = load
-    results["service_load_test"] = service_results()
+    results["service_load_test"] = quoted(SERVICE_RESULTS, "tools/bench_service.py")
+    results["spark"] = quoted(SPARK_RESULTS, "tools/bench_spark.py")
+    results["monitor_report"] = quoted(MONITOR_RESULTS, "tools/bench_report_monitor.py")
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -169,7 +178,7 @@ def remeasure_speed(results: dict, codiesp_dir: Path) -> dict:
     results["rule_engine"] = speed.rule_engine(FULL.rule_encounters, SEED)
     after = load_average()
     results.setdefault("load_average", {})["remeasured"] = {"start": before, "end": after}
-    results["service_load_test"] = service_results()
+    results["service_load_test"] = quoted(SERVICE_RESULTS, "tools/bench_service.py")
     results["remeasured"] = {"at": time.strftime("%H:%M UTC", time.gmtime()), "earlier": earlier}
     results.setdefault("remarks", []).append(remeasure_remark(earlier, before, after))
     return results
@@ -212,11 +221,11 @@ def hide_llm_settings() -> None:
         del os.environ[name]
 
 
-def service_results() -> dict:
-    """The last `python tools/bench_service.py` results (docs/bench_service.json), quoted."""
-    if not SERVICE_RESULTS.is_file():
-        return {"status": f"not run: no {SERVICE_RESULTS.name}"}
-    return json.loads(SERVICE_RESULTS.read_text(encoding="utf-8"))
+def quoted(path: Path, tool: str) -> dict:
+    """The last results `tool` wrote to `path`, quoted as they are."""
+    if not path.is_file():
+        return {"status": f"not run: no {path.name} ({tool})"}
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def git_state() -> dict[str, object]:

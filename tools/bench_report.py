@@ -22,9 +22,12 @@ def render(results: dict) -> str:
         _codiesp(results.get("codiesp", {})),
         _speed(results.get("speed")),
         _long_notes(results.get("long_notes")),
+        _claim_view(results.get("claim_view")),
         _rule_engine(results["rule_engine"]),
         _ambiguity(results.get("ambiguity"), results.get("codiesp", {}).get("documents")),
         _service(results.get("service_load_test")),
+        _spark(results.get("spark")),
+        _monitor(results.get("monitor_report")),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -460,6 +463,67 @@ def _speed(s: dict | None) -> str:
             "returns plain JSON from each worker.",
             table(["measure", "medcode", "medspaCy default", "ratio", "target"], rows),
             table(["terminology", "result", "target"], term_rows),
+        ]
+    )
+
+
+def _claim_view(r: dict | None) -> str:
+    if not r:
+        return ""
+    targets = r["targets"]
+    return "\n\n".join(
+        [
+            "## 5d. Claim view (issue 16)",
+            f"{_n(r['notes'])} MTSamples notes in a seeded order, in one fresh process "
+            "(tools/bench_claims.py): each coded once with the claim view off (coding alone), "
+            "then, on that result, the claim of its codes with the Medicare Code Editor (the "
+            "grouping a result carries: MS-DRG or CMS-HCC), and the whole claim view, whose "
+            f"difference is POA and query impact. {_n(r['with_codes'])} notes had codes "
+            f"({_n(r['inpatient'])} inpatient), {_n(r['with_queries'])} had queries (median "
+            f"{r['queries_per_note_median']} a note).",
+            table(
+                ["per note", "median ms", "p95 ms", "target (median)"],
+                [
+                    ["coding alone", r["coding_median_ms"], "", ""],
+                    [
+                        "grouping and MCE (notes with codes)",
+                        r["grouping_median_ms"],
+                        r["grouping_p95_ms"],
+                        f"<= {targets['grouping_median_ms']:g} ms",
+                    ],
+                    [
+                        "POA and query impact (notes with queries)",
+                        r["impact_median_ms"],
+                        r["impact_p95_ms"],
+                        f"<= {targets['impact_median_ms']:g} ms",
+                    ],
+                ],
+            ),
+        ]
+    )
+
+
+def _monitor(r: dict | None) -> str:
+    if not r or "median_s" not in r:
+        return ""
+    return "\n\n".join(
+        [
+            "## 10. Monitoring report (issue 17)",
+            f"`{r['command'].strip()}` ({r['date']}): `medcode report` on {_n(r['results'])} "
+            f"results against a {_n(r['results'])}-result baseline ({r['jsonl_mb']} MB of JSONL: "
+            f"{r['seed_results']} real coded results replicated and perturbed, seeded), "
+            f"{r['figures']} figures, {r['flags']} drift flags, the HTML page and its JSON twin.",
+            table(
+                ["runs (s)", "median", "best", "target"],
+                [
+                    [
+                        ", ".join(str(t) for t in r["runs_s"]),
+                        r["median_s"],
+                        r["best_s"],
+                        f"<= {r['target_s']:g} s",
+                    ]
+                ],
+            ),
         ]
     )
 

@@ -1,7 +1,8 @@
 """`medcode batch IN -o OUT.jsonl`: code many notes in worker processes, resumably.
 
 IN is a folder of *.txt notes (the document id is the file name) or a JSON Lines file of
-`{"document", "text", "setting"?}` objects. OUT gets one line per document, in input order:
+`{"document", "text", "setting"?, "age"?, "sex"?, "discharge_status"?, "date"?}` objects (the
+patient and date of the claim, docs/CLAIMS.md; a bad one is an error line for its document). OUT gets one line per document, in input order:
 the JSON of `medcode code --format json`, or `{"document": ID, "error": MESSAGE, "input":
 {"sha256": ...}}` for a document that could not be coded (unreadable, binary, unknown setting,
 an engine failure); the others go on. A document id used twice is reported, and both
@@ -60,6 +61,7 @@ class Task:
     text: str
     sha256: str
     metadata: dict[str, Any] | None = None  # the input's other fields
+    patient: dict[str, Any] | None = None  # its age, sex, discharge_status, date, as given
 
     @property
     def identity(self) -> Identity:
@@ -97,7 +99,9 @@ def with_metadata(line: dict[str, Any], metadata: dict[str, Any] | None) -> dict
     return line
 
 
-INPUT_FIELDS = ("document", "text", "setting")
+# The patient of the claim (docs/CLAIMS.md) is an input, not metadata.
+PATIENT_FIELDS = ("age", "sex", "discharge_status", "date")
+INPUT_FIELDS = ("document", "text", "setting", *PATIENT_FIELDS)
 
 
 def sha256(data: bytes) -> str:
@@ -181,7 +185,8 @@ def parse_line(raw: bytes, where: str, setting: str) -> Task | Failure:
         return Failure(document, message, text_sha, metadata)
     given = record.get("setting", setting)
     given = given if isinstance(given, str) else repr(given)
-    return Task(document, given, text, text_sha, metadata or None)
+    patient = {k: record[k] for k in PATIENT_FIELDS if record.get(k) is not None}
+    return Task(document, given, text, text_sha, metadata or None, patient or None)
 
 
 def _file_task(file: Path, setting: str) -> Task | Failure:
@@ -297,11 +302,15 @@ def code_task(
 ) -> tuple[str, bool]:
     """One document -> (its output line, failed?): a result, or an error line (also for a
     note over its time `budget`, in seconds of work); never an exception."""
+    from medcode.engine.coding.claim import coder_options
     from medcode.engine.coding.coder import InputError, Pace
 
     try:
         coder, pace = _book_coder(tabular, rules), Pace(budget)
-        result = coder.code(task.text, document=task.document, setting=task.setting, pace=pace)
+        patient = coder_options(**(task.patient or {}))
+        result = coder.code(
+            task.text, document=task.document, setting=task.setting, pace=pace, **patient
+        )
         line = with_metadata(result.with_input(task.text).to_json(), task.metadata)
         return json.dumps(line, ensure_ascii=False), False
     except InputError as exc:

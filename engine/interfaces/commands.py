@@ -60,23 +60,13 @@ def code(args: argparse.Namespace) -> int:
 def claim_options(args: argparse.Namespace) -> dict[str, Any]:
     """--age, --sex, --discharge-status and --date as Coder.code takes them; a bad one is one
     line and exit 2 before any note is read."""
-    from medcode.engine.coding.claim import Patient, parse_date, period
+    from medcode.engine.coding.claim import coder_options
     from medcode.engine.coding.errors import InputError
 
     try:
-        patient = Patient.parse(args.age, args.sex, args.discharge_status)
-        date = parse_date(args.date)
-        if date is not None:
-            period(date)
+        return coder_options(args.age, args.sex, args.discharge_status, args.date)
     except InputError as exc:
         raise UsageError(f"medcode {args.command}: {exc}") from exc
-    given = args.discharge_status is not None
-    return {
-        "age": patient.age,
-        "sex": patient.sex,
-        "discharge_status": patient.discharge_status if given else None,
-        "date": date,
-    }
 
 
 def _html_document(coder, result, text: str, number: int) -> str:

@@ -7,7 +7,7 @@ present-on-admission indicators read from the note, and what each provider query
 
 from .fiscal import CODE_SET_YEAR, Conversion, Period, parse_date, period
 from .grouping import ClaimGrouper, claim_grouper, mce_edits
-from .model import Claim, Drg, Hac, Hcc, Line, Patient, RiskScore
+from .model import Claim, Drg, Hac, Hcc, Line, Patient, RiskScore, coder_options
 
 __all__ = [
     "CODE_SET_YEAR",
@@ -22,6 +22,7 @@ __all__ = [
     "Period",
     "RiskScore",
     "claim_grouper",
+    "coder_options",
     "mce_edits",
     "parse_date",
     "period",

@@ -10,7 +10,7 @@ from typing import Any
 from medcode.engine.coding.errors import InputError
 from medcode.engine.result import Edit
 
-from .fiscal import Conversion, Period, tables
+from .fiscal import Conversion, Period, parse_date, period, tables
 
 SEXES = ("F", "M")
 # The oldest age the MCE accepts; an older one is a typing error, not a patient.
@@ -80,6 +80,24 @@ class Patient:
                 "discharge_status": self.discharge_status_source or "default",
             },
         }
+
+
+def coder_options(
+    age: Any = None, sex: Any = None, discharge_status: Any = None, date: Any = None
+) -> dict[str, Any]:
+    """`Coder.code`'s age, sex, discharge_status and date from user input (command line
+    strings, JSONL values), each checked: an InputError with one line for the first that is
+    not valid (a date outside the grouper's years included)."""
+    patient = Patient.parse(age, sex, discharge_status)
+    day = parse_date(date if date is None else str(date))
+    if day is not None:
+        period(day)
+    return {
+        "age": patient.age,
+        "sex": patient.sex,
+        "discharge_status": None if discharge_status is None else patient.discharge_status,
+        "date": day,
+    }
 
 
 def _number(value: int | str | None, name: str) -> int | None:
