@@ -503,6 +503,46 @@ def _claim_view(r: dict | None) -> str:
     )
 
 
+def _spark(r: dict | None) -> str:
+    if not r or "runs" not in r:
+        return ""
+    rows = []
+    for name, run in r["runs"].items():
+        warm = run.get("warm", {})
+        rss = run.get("peak_rss_mib", {})
+        rows.append(
+            [
+                f"`{name}`",
+                run["seconds"],
+                run["notes_per_s"],
+                warm.get("notes_per_s", ""),
+                rss.get("worker", rss.get("driver", "")),
+                run.get("worker_cpu_s_per_note", ""),
+            ]
+        )
+    return "\n\n".join(
+        [
+            "## 9. Apache Spark (issue 17, quoted)",
+            f"`python tools/bench_spark.py` ({r['date']}; {r['machine']}): {r['notes']}, coded "
+            "by `medcode batch` and `medcode spark` in the same run; the JSON column equal to "
+            f"batch's lines: {r['equal_to_batch']}. End to end includes the JVM and worker "
+            "start-up; warm is the coding alone once the workers hold their Coder. Cluster "
+            "sizing from these numbers: [SPARK.md](SPARK.md).",
+            table(
+                [
+                    "run",
+                    "seconds",
+                    "notes/s end to end",
+                    "notes/s warm",
+                    "peak RSS per Python worker (MiB)",
+                    "worker CPU s per note",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
 def _monitor(r: dict | None) -> str:
     if not r or "median_s" not in r:
         return ""
