@@ -12,7 +12,9 @@ machine translations; one JSONL line each) in one run, each way a fresh process 
   cluster pays.
 - warm: in one SparkSession per master, the start-up of its Python workers (importing medcode,
   loading the Coder from the cache, timed inside each worker), then the same notes coded by the
-  warm workers (`code_jsonl(...).write.parquet`): the rate a long job runs at, per core.
+  warm workers (`code_jsonl(...).write.parquet`): the rate a long job runs at, per core, and
+  the CPU seconds the coding took in every process of the session (driver, JVM, workers):
+  notes per CPU second is the rate of a core that does nothing else, whatever else ran here.
 
 The spark results must equal batch's lines (the JSON column, byte for byte), or the run fails.
 Writes --out (JSON) and the measured table of docs/SPARK.md (between markers); prints the
@@ -171,10 +173,27 @@ start = time.monotonic()
 rows = spark.range(cores, numPartitions=cores).mapInArrow(load, "pid long, imp double, load double")
 workers = [r.asDict() for r in rows.collect()]
 warm_up = time.monotonic() - start
-start = time.monotonic()
+def cpu_tree():  # CPU seconds of this process and its descendants (the JVM, the workers)
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    todo, total = [os.getpid()], 0
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0))[1]
+        todo.extend(p for p, (parent, _) in stats.items() if parent == pid)
+    return total / os.sysconf("SC_CLK_TCK")
+
+cpu, start = cpu_tree(), time.monotonic()
 code_jsonl(spark, notes, partitions=cores).write.parquet(out)
-coding = time.monotonic() - start
-print(json.dumps({"session": session, "warm_up": warm_up, "workers": workers, "coding": coding}))
+coding, cpu = time.monotonic() - start, cpu_tree() - cpu
+print(json.dumps({"session": session, "warm_up": warm_up, "workers": workers, "coding": coding,
+                  "cpu": cpu}))
 spark.stop()
 """
 
@@ -196,6 +215,7 @@ def warm(cores: int, notes: Path, out: Path, env: dict[str, str]) -> dict[str, A
         "worker_import_s": round(max(w["imp"] for w in workers), 2),
         "worker_coder_load_s": round(max(w["load"] for w in workers), 2),
         "coding_s": round(found["coding"], 2),
+        "coding_cpu_s": round(found["cpu"], 2),
         "load_before": load,
         **measured,
     }
@@ -276,6 +296,7 @@ def summarise(runs: dict[str, Any], count: int) -> dict[str, Any]:
             rate = count / run["warm"]["coding_s"]
             run["warm"]["notes_per_s"] = round(rate, 2)
             run["warm"]["notes_per_s_per_core"] = round(rate / cores, 2)
+            run["warm"]["notes_per_cpu_s"] = round(count / run["warm"]["coding_cpu_s"], 2)
     import pyspark
 
     return {
@@ -320,8 +341,9 @@ def markdown(results: dict[str, Any]) -> str:
         "Warm (one session; its workers started first, then the same notes):",
         "",
         "| master | session start s | workers ready s (of which engine load in a worker) "
-        "| coding s | notes/s | notes/s per core | load before |",
-        "|---|---|---|---|---|---|---|",
+        "| coding s | notes/s | notes/s per core | CPU s of coding (all processes) "
+        "| notes per CPU second | load before |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in runs.items():
         if "warm" in run:
@@ -329,7 +351,8 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {name.split()[1]} | {w['session_s']} | {w['workers_ready_s']} "
                 f"({w['worker_import_s'] + w['worker_coder_load_s']:.2f}) | {w['coding_s']} "
-                f"| {w['notes_per_s']} | {w['notes_per_s_per_core']} | {w['load_before']:.1f} |"
+                f"| {w['notes_per_s']} | {w['notes_per_s_per_core']} | {w['coding_cpu_s']} "
+                f"| {w['notes_per_cpu_s']} | {w['load_before']:.1f} |"
             )
     sizes = [
         run["parquet_bytes_per_note"] for run in runs.values() if "parquet_bytes_per_note" in run
