@@ -223,3 +223,29 @@ def test_without_pyspark_the_command_says_what_to_install(
     monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark raises ImportError
     assert main(["spark", str(notes), "-o", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == "medcode spark: needs PySpark: pip install 'medcode[spark]'\n"
+
+
+def test_parquet_and_csv_notes_code_as_their_jsonl_lines(
+    notes: Path, tmp_path: Path, batch_lines: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The coded gold notes, given as a table: the same JSON as batch's lines for them."""
+    import csv
+
+    lines = notes.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    records = [r for r in records if r.get("text")]
+    columns = ["document", "text", "setting", "specialty", "note_type"]
+    table = pyarrow.table({c: [r.get(c) for r in records] for c in columns})
+    parquet.write_table(table, tmp_path / "notes.parquet")
+    with (tmp_path / "notes.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)  # the notes' line breaks inside quoted fields
+        writer.writerows([columns, *([r.get(c) or "" for c in columns] for r in records)])
+    expected = sorted(line for line in batch_lines if '"codes": [' in line)
+    assert len(expected) == len(records) == 6
+    for source in ("notes.parquet", "notes.csv"):
+        out = tmp_path / f"coded-{source}"
+        assert main(["spark", str(tmp_path / source), "-o", str(out)]) == 0
+        assert capsys.readouterr().err.startswith("medcode spark: 6 documents: 6 coded, 0 failed")
+        coded = pyarrow.concat_tables(parquet.read_table(p) for p in out.glob("part-*.parquet"))
+        assert sorted(j for j in coded.column("result_json").to_pylist() if j) == expected
+        assert coded.column_names[-2:] == ["specialty", "note_type"]
