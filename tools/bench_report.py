@@ -474,7 +474,8 @@ def _claim_view(r: dict | None) -> str:
     return "\n\n".join(
         [
             "## 5d. Claim view (issue 16)",
-            f"{_n(r['notes'])} MTSamples notes in a seeded order, in one fresh process "
+            (f"`{r['command']}` ({r['date']}): " if "command" in r else "")
+            + f"{_n(r['notes'])} MTSamples notes in a seeded order, in one fresh process "
             "(tools/bench_claims.py): each coded once with the claim view off (coding alone), "
             "then, on that result, the claim of its codes with the Medicare Code Editor (the "
             "grouping a result carries: MS-DRG or CMS-HCC), and the whole claim view, whose "
