@@ -249,3 +249,24 @@ def test_parquet_and_csv_notes_code_as_their_jsonl_lines(
         coded = pyarrow.concat_tables(parquet.read_table(p) for p in out.glob("part-*.parquet"))
         assert sorted(j for j in coded.column("result_json").to_pylist() if j) == expected
         assert coded.column_names[-2:] == ["specialty", "note_type"]
+
+
+def test_the_patient_of_the_claim_is_an_input_not_metadata(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """age and sex given with a note reach the claim, from a table as from batch's JSONL, and
+    are not metadata columns."""
+    text = "Assessment: COPD with acute exacerbation."
+    record = {"document": "p", "text": text, "age": 70, "sex": "F", "specialty": "Pulmonology"}
+    source = tmp_path / "patient.jsonl"
+    source.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    from_jsonl = code_jsonl(spark, str(source)).collect()
+    frame = spark.createDataFrame(
+        [record], "document string, text string, age int, sex string, specialty string"
+    )
+    from_table = code_notes(frame).collect()
+    assert [r.result_json for r in from_table] == [r.result_json for r in from_jsonl]
+    result = json.loads(from_table[0].result_json)
+    assert (result["claim"]["patient"]["age"], result["claim"]["patient"]["sex"]) == (70, "F")
+    assert result["metadata"] == {"specialty": "Pulmonology"}
+    assert list(from_table[0].asDict()) == [*OUTPUT_COLUMNS, "specialty"]

@@ -88,10 +88,12 @@ def code_notes(
     partitions: int | None = None,
 ) -> DataFrame:
     """Code a DataFrame of notes: a string column `document`, a string column `text`, an
-    optional `setting` (a null takes `setting`) and any other columns, the metadata, kept in
-    the result's JSON under "metadata" and as columns of the result. `budget`: seconds of work
-    a note may take; `cache`: the name `ship_cache` returned; `partitions`: how many tasks
-    (default: at least the session's parallelism). Lazy, like every DataFrame."""
+    optional `setting` (a null takes `setting`), optional `age`, `sex`, `discharge_status`,
+    `date` (the patient of the claim, as in batch's JSONL) and any other columns, the
+    metadata, kept in the result's JSON under "metadata" and as columns of the result.
+    `budget`: seconds of work a note may take; `cache`: the name `ship_cache` returned;
+    `partitions`: how many tasks (default: at least the session's parallelism). Lazy, like
+    every DataFrame."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructType
 
@@ -110,7 +112,9 @@ def code_notes(
 
     blank = F.lit(None).cast("string")
     given = column("setting").cast("string") if "setting" in notes.columns else blank
-    carried = F.to_json(F.struct(*map(column, metadata.fieldNames()))) if metadata else blank
+    # The other fields (the patient, the metadata) travel as the JSON object batch would read.
+    others = [c for c in notes.columns if c not in ("document", "text", "setting")]
+    carried = F.to_json(F.struct(*map(column, others))) if others else blank
     prepared = notes.select(
         column("document").cast("string").alias("document"),
         column("text").alias("text"),
