@@ -2,7 +2,8 @@
 
 IN is a folder of *.txt notes (the document id is the file name) or a JSON Lines file of
 `{"document", "text", "setting"?, "age"?, "sex"?, "discharge_status"?, "date"?}` objects (the
-patient and date of the claim, docs/CLAIMS.md; a bad one is an error line for its document). OUT gets one line per document, in input order:
+patient and date of the claim, docs/CLAIMS.md; a bad one is an error line for its document).
+OUT gets one line per document, in input order:
 the JSON of `medcode code --format json`, or `{"document": ID, "error": MESSAGE, "input":
 {"sha256": ...}}` for a document that could not be coded (unreadable, binary, unknown setting,
 an engine failure); the others go on. A document id used twice is reported, and both
