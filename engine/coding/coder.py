@@ -26,7 +26,6 @@ from .ambiguity import AmbiguityResolver
 from .assembly import assemble
 from .assignment import Assigner
 from .claim.fiscal import period
-from .claim.model import Patient
 from .claim.view import ClaimView
 from .combination import Combiner
 from .encounter import WordSupporter, encounter
@@ -176,12 +175,6 @@ class Coder:
         """`code`, plus what the rule packs did (every firing), for rule tests and audits."""
         if setting not in (*SETTINGS, AUTO):
             raise InputError(f"unknown setting {setting!r} (inpatient, outpatient or auto)")
-        # one line if invalid, before any work
-        Patient(
-            age=age, sex=sex, discharge_status=1 if discharge_status is None else discharge_status
-        )
-        if date is not None:
-            period(date)  # a date no grouper version covers: refused before the work
         if len(text) > MAX_CHARS:
             raise InputError(f"note too large: {len(text)} characters (limit {MAX_CHARS})")
         if not text.strip():
@@ -189,8 +182,11 @@ class Coder:
         if (surrogate := _SURROGATE.search(text)) is not None:
             # half of a UTF-16 pair, from a JSON escape or undecodable bytes: not Unicode text
             raise InputError(f"not Unicode text: a lone surrogate at character {surrogate.start()}")
-        pace = pace or Pace()
+        # the patient given (checked: one line if invalid) or read from the note
         patient = self.claims.patient(text, age, sex, discharge_status)
+        if date is not None:
+            period(date)  # a date no grouper version covers: refused before the work
+        pace = pace or Pace()
         reading = self.reader.read(text, pace.step)
         kind = reading.document_type
         if setting == AUTO:
