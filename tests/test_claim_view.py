@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from medcode.engine.coding.claim import Patient
 from medcode.engine.coding.claim.impact import Standing, query_impact
 from medcode.engine.coding.coder import Coder
 
@@ -173,3 +174,11 @@ def test_code_cli_shows_the_claim_and_refuses_bad_demographics() -> None:
         assert refused.stdout == ""
         assert len(refused.stderr.splitlines()) == 1
         assert message in refused.stderr
+
+
+def test_fy2026_codes_with_a_letter_second_are_grouped(coder: Coder) -> None:
+    """QA0.8 (FY2026's new neurodevelopmental chapter) is an ICD-10-CM code like any other."""
+    patient = Patient(age=7, sex="M")
+    claim = coder.claims.grouper.claim(["QA0.8"], setting="outpatient", patient=patient)
+    assert [line.code for line in claim.lines] == ["QA0.8"]
+    assert (claim.notes, claim.edits) == ((), ())

@@ -27,7 +27,7 @@ TOP_CODES = 20
 OTHER_CODES = "(other codes)"
 NONE = "(none)"
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
-_CODE = re.compile(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?\b")
+_CODE = re.compile(r"\b[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])(?:\.[0-9A-Z]{1,4})?\b")
 # Edits that ask a person to look: the engine's own review marker (docs/LLM.md).
 REVIEW_RULES = frozenset({"llm-needs-review"})
 

@@ -25,7 +25,8 @@ from .model import POA_INDICATORS, Claim, Drg, Hac, Line, Patient, RiskScore
 
 SETTINGS = ("inpatient", "outpatient")
 # The shape of an ICD-10-CM code (dotted or not); what is not one never reaches the grouper.
-CODE_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
+# (FY2026 has codes with a letter second: QA0.8)
+CODE_SHAPE = re.compile(r"^[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])(?:\.?[0-9A-Z]{1,4})?$")
 SEX_CODE = {"M": 0, "F": 1, None: 2}
 # The MCE's severity: a prepayment edit stops the claim, a postpayment one is reviewed later.
 EDIT_SEVERITY = {"PREPAYMENT": "error", "POSTPAYMENT": "warning"}
