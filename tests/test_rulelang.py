@@ -92,6 +92,14 @@ def test_a_rule_parses_into_typed_conditions_and_actions() -> None:
     assert rule.variables == ("?h",)
 
 
+def test_codes_with_a_letter_second_are_written_like_any_other() -> None:
+    """FY2026's QA0 chapter (QA0.8) in a set and an action, as a range and a category."""
+    text = 'rule r "t" when code ?a in QA0.0101-QA0.8, QA0.- then add QA0.8'
+    (rule,) = parse_pack(text, "x.rules").rules
+    assert [t.text for t in rule.condition[0].atom.members] == ["QA0.0101-QA0.8", "QA0.-"]
+    assert rule.actions[0].code.text == "QA0.8"
+
+
 def test_tabular_sets_flags_and_except_parse() -> None:
     text = (
         'rule r "t" when code ?a where manifestation, not billable, first\n'
