@@ -177,6 +177,34 @@ def test_measures_of_a_small_file(tmp_path: Path, codeset: CodeSet) -> None:
     assert d["setting"] == {"outpatient": 2, "inpatient": 1}
 
 
+def test_spark_parquet_output_is_read_by_its_result_json_column(
+    tmp_path: Path, codeset: CodeSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`medcode spark`'s output, a folder of part files: a document's JSON on its first row,
+    null on the other rows of its codes; the same tally as the JSONL of the same lines."""
+    parquet = pytest.importorskip("pyarrow.parquet")
+    pyarrow = pytest.importorskip("pyarrow")
+    lines = small_current(tmp_path).read_text(encoding="utf-8").splitlines()
+    folder = tmp_path / "coded"
+    folder.mkdir()
+    for part, chunk in enumerate((lines[:2], lines[2:])):
+        values = [x for line in chunk for x in (line, None)]  # a second row per document
+        table = pyarrow.table({"document": ["d"] * len(values), "result_json": values})
+        parquet.write_table(table, folder / f"part-{part:05d}.parquet")
+    jsonl = read_population(tmp_path / "current.jsonl", chapter_lookup(codeset))
+    spark = read_population(folder, chapter_lookup(codeset))
+    assert spark.overall.to_json() == jsonl.overall.to_json()
+    assert spark.skipped.to_json() == {"count": 3, "first_lines": [5, 6, 7]}
+    # a folder that is not medcode spark's output: one line, exit 2
+    other = tmp_path / "other"
+    other.mkdir()
+    parquet.write_table(pyarrow.table({"code": ["I10"]}), other / "part-0.parquet")
+    assert main(["report", str(other), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"medcode report: {other}: not medcode spark's Parquet output")
+    assert len(err.splitlines()) == 1
+
+
 def test_every_measure_is_broken_down_by_setting_and_metadata(
     tmp_path: Path, codeset: CodeSet
 ) -> None:

@@ -221,14 +221,39 @@ def read_document(
     )
 
 
+# The column of `medcode spark`'s output that holds each document's result line.
+SPARK_JSON = "result_json"
+
+
 def _lines(path: Path) -> Iterator[bytes]:
+    """The result lines of a JSONL file, or of `medcode spark`'s Parquet output (a folder of
+    part files, or one file): its `result_json` column, one value per document."""
+    if path.is_dir() or path.suffix == ".parquet":
+        yield from _parquet_lines(path)
+        return
     try:
         with path.open("rb") as handle:
             yield from handle
-    except IsADirectoryError as exc:
-        raise MonitorInputError(f"{path}: is a folder, not a results file") from exc
     except OSError as exc:
         raise MonitorInputError(f"{path}: {exc.strerror or exc}") from exc
+
+
+def _parquet_lines(path: Path) -> Iterator[bytes]:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError as exc:
+        raise MonitorInputError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'medcode[spark]'"
+        ) from exc
+    try:
+        table = parquet.read_table(path, columns=[SPARK_JSON])
+    except (OSError, ValueError, KeyError) as exc:  # pyarrow's errors derive from these
+        raise MonitorInputError(
+            f"{path}: not medcode spark's Parquet output (a {SPARK_JSON} column): {exc}"
+        ) from exc
+    for batch in table.column(SPARK_JSON).chunks:
+        # a document's JSON is on its first row; the other rows of its codes hold null
+        yield from (value.encode("utf-8") for value in batch.to_pylist() if value is not None)
 
 
 def read_population(

@@ -40,8 +40,13 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "medcode report results.jsonl -o report.html",
         "medcode report june.jsonl --baseline may.jsonl -o report.html --json report.json",
         "medcode report results.jsonl --baseline old.jsonl -o r.html --threshold psi=0.25",
+        "medcode report spark_out/ --baseline batch.jsonl -o report.html",
     )
-    p.add_argument("results", metavar="RESULTS.jsonl", help="output of batch, spark or serve")
+    p.add_argument(
+        "results",
+        metavar="RESULTS.jsonl",
+        help="output of batch or serve (JSONL), or of spark (its Parquet folder)",
+    )
     p.add_argument("--baseline", metavar="OTHER.jsonl", help="results to compare with")
     p.add_argument("-o", "--output", required=True, metavar="report.html")
     p.add_argument("--json", metavar="report.json", help="also write the numbers and figure data")
