@@ -15,8 +15,11 @@ from .notes import CodeRef
 _GRAMMAR = Path(__file__).with_name("coderefs.lark")
 _ORDINALS = {"fourth": 4, "fifth": 5, "sixth": 6, "six": 6, "seventh": 7}
 
+# A code's first three characters: a letter, then a digit and a digit or letter, or (FY2026's
+# QA0 chapter) a letter and a digit. The grammars (coderefs.lark, rules.lark) write the same.
+CATEGORY = r"[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])"
 # A parenthesised group, or "category/categories/subcategory/code(s)" followed by references.
-_ONE_CODE = r"[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])(?:\.[0-9A-Z]{1,4})?"
+_ONE_CODE = rf"{CATEGORY}(?:\.[0-9A-Z]{{1,4}})?"
 _PAREN = re.compile(r"\(([^()]*)\)")
 _CODE_START = re.compile(rf"\s*{_ONE_CODE}\b")
 _NAMED = re.compile(

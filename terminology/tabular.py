@@ -10,11 +10,11 @@ from pathlib import Path
 
 from lxml import etree
 
-from .coderefs import find_references
+from .coderefs import CATEGORY, find_references
 from .errors import TerminologyError
 from .notes import REFERENCE_KINDS, Note, NoteKind
 
-_CODE = re.compile(r"^[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])(\.[0-9A-Z]{1,4})?$")
+CODE_SHAPE = re.compile(rf"^{CATEGORY}(\.[0-9A-Z]{{1,4}})?$")
 _SEVENTH = re.compile(r"^[0-9A-Z]$")
 _NOTE_KINDS = tuple(NoteKind)
 
@@ -75,7 +75,7 @@ def load_code_list(path: Path) -> frozenset[str]:
         lines = path.read_text(encoding="utf-8").split()
     except (OSError, UnicodeDecodeError) as exc:
         raise TerminologyError(f"cannot read code list {path}: {exc}") from exc
-    return frozenset(line for line in lines if _CODE.match(dotted(line)))
+    return frozenset(line for line in lines if CODE_SHAPE.match(dotted(line)))
 
 
 def _text(element: etree._Element | None) -> str:
@@ -184,7 +184,7 @@ def _diags(
     dropped: list[str],
 ) -> Iterator[tuple[CodeNode, str]]:
     code = _text(diag.find("name"))
-    if not _CODE.match(code):
+    if not CODE_SHAPE.match(code):
         raise TerminologyError(f"malformed code {code!r} in the Tabular List")
     own_seventh = _seventh(diag)
     seventh = own_seventh or seventh

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from .codeset import CodeSet, normalize_code
-from .tabular import with_seventh
+from .tabular import CODE_SHAPE, with_seventh
 
-_CODE_SHAPE = re.compile(r"^[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])(\.[0-9A-Z]{1,4})?$")
 MAX_SUGGESTIONS = 12
 
 
@@ -47,7 +45,7 @@ def _listing(codes: list[str]) -> str:
 def validate_code(codeset: CodeSet, text: str) -> Validation:
     """Validate one code as written by a user (`e119`, `E11.9`, ` E119 ` are the same code)."""
     code = normalize_code(text)
-    if not _CODE_SHAPE.match(code):
+    if not CODE_SHAPE.match(code):
         return Validation(text.strip(), False, False, "", "not an ICD-10-CM code")
     node = codeset.get(code)
     if node is None:

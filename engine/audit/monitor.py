@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medcode.terminology.coderefs import CATEGORY
+
 # The metadata keys a breakdown is made for by default (batch and spark keep the input's other
 # fields under "metadata"); the setting is always one.
 DIMENSIONS = ("specialty", "note_type")
@@ -27,7 +29,7 @@ TOP_CODES = 20
 OTHER_CODES = "(other codes)"
 NONE = "(none)"
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
-_CODE = re.compile(r"\b[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])(?:\.[0-9A-Z]{1,4})?\b")
+_CODE = re.compile(rf"\b{CATEGORY}(?:\.[0-9A-Z]{{1,4}})?\b")
 # Edits that ask a person to look: the engine's own review marker (docs/LLM.md).
 REVIEW_RULES = frozenset({"llm-needs-review"})
 

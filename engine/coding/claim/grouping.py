@@ -18,15 +18,16 @@ from typing import Any
 
 from medcode.engine.coding.errors import InputError
 from medcode.engine.result import Edit
+from medcode.terminology.coderefs import CATEGORY
 
 from .fiscal import CODE_SET_YEAR, Conversion, Converter, Period, period, tables
-from .hcc import MISSING, HccScorer
+from .hcc import DEFAULT_AGE, DEFAULT_SEX, MISSING, HccScorer
 from .model import POA_INDICATORS, Claim, Drg, Hac, Line, Patient, RiskScore
 
 SETTINGS = ("inpatient", "outpatient")
 # The shape of an ICD-10-CM code (dotted or not); what is not one never reaches the grouper.
-# (FY2026 has codes with a letter second: QA0.8)
-CODE_SHAPE = re.compile(r"^[A-Z](?:[0-9][0-9A-Z]|[A-Z][0-9])(?:\.?[0-9A-Z]{1,4})?$")
+# The code set's shape, the dot optional (the grouper's own form has none).
+CODE_SHAPE = re.compile(rf"^{CATEGORY}(?:\.?[0-9A-Z]{{1,4}})?$")
 SEX_CODE = {"M": 0, "F": 1, None: 2}
 # The MCE's severity: a prepayment edit stops the claim, a postpayment one is reviewed later.
 EDIT_SEVERITY = {"PREPAYMENT": "error", "POSTPAYMENT": "warning"}
@@ -140,7 +141,7 @@ class ClaimGrouper:
                         "hcc: the demographic part assumes "
                         + ", ".join(
                             f"{name} {value}"
-                            for name, value in (("age", 65), ("sex", "F"))
+                            for name, value in (("age", DEFAULT_AGE), ("sex", DEFAULT_SEX))
                             if name in risk.assumed
                         )
                         + " (give --age/--sex)"

@@ -73,7 +73,7 @@ class HccScorer:
         )
         details = {d.hcc: d for d in result.hcc_details}
         hccs = []
-        for hcc in sorted(result.hcc_list, key=_hcc_order):
+        for hcc in sorted(result.hcc_list, key=hcc_order):
             mapped = result.cc_to_dx.get(hcc) or ()
             detail = details.get(hcc)
             hccs.append(
@@ -96,5 +96,6 @@ class HccScorer:
         )
 
 
-def _hcc_order(hcc: str) -> tuple[int, str]:
+def hcc_order(hcc: str) -> tuple[int, str]:
+    """HCCs in numeric order ("38" before "329"), any that is not a number last."""
     return (int(hcc), hcc) if hcc.isdigit() else (1 << 30, hcc)

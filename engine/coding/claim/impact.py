@@ -12,6 +12,8 @@ from medcode.engine.coding.specificity import head_words
 from medcode.engine.reading.words import content_words
 from medcode.terminology import CodeSet
 
+from .hcc import hcc_order
+
 # The codes a query could yield are those of its code's category that name the same condition;
 # a few categories hold hundreds (injuries, diabetes): past this many, the first in Tabular order.
 MAX_ALTERNATIVES = 128
@@ -149,13 +151,9 @@ def _sentence(
             f"{lead} can move DRG {before.drg} ({before.description}) to {after.drg} "
             f"({after.description})"
         )
-    gained = sorted(set(after.hccs) - set(before.hccs), key=_hcc_order)
+    gained = sorted(set(after.hccs) - set(before.hccs), key=hcc_order)
     hccs = f" (adds {', '.join(f'HCC {h}' for h in gained)})" if gained else ""
     return (
         f"{lead} can raise the RAF from {before.risk_score:.3f} to {after.risk_score:.3f} "
         f"(+{after.risk_score - before.risk_score:.3f}){hccs}"
     )
-
-
-def _hcc_order(hcc: str) -> tuple[int, str]:
-    return (int(hcc), hcc) if hcc.isdigit() else (1 << 30, hcc)

@@ -30,7 +30,6 @@ import yaml
 from medcode.engine.result import CodedCode, Evidence
 
 CUES_FILE = Path(__file__).with_name("poa.yaml")
-INDICATORS = ("Y", "N", "U", "W", "exempt")
 # Across the evidence of one code, the first indicator of this order that a sentence gives.
 _STRENGTH = ("W", "Y", "N")
 # Sentence ends, and the ",HEADER:" and ".,2." of notes flattened to one line

@@ -12,13 +12,11 @@ from medcode.engine.reading.demographics import Demographics, read_demographics
 from medcode.engine.result import CodedCode, CodingResult
 from medcode.terminology import CodeSet
 
+from .fiscal import tables
 from .grouping import ClaimGrouper
 from .impact import Standing, query_impact
 from .model import Claim, Patient
 from .poa import PoaDecision, decide_poa
-
-# The grouper's DRGs of a claim it cannot pay: no outcome a query could aim at.
-UNGROUPABLE = (998, 999)
 
 
 class ClaimView:
@@ -131,7 +129,7 @@ class ClaimView:
 
 def _standing(claim: Claim) -> Standing | None:
     if claim.drg is not None:
-        if claim.drg.drg is None or claim.drg.drg in UNGROUPABLE:
+        if claim.drg.drg is None or claim.drg.drg in tables()["ungroupable_drgs"]:
             return None
         return Standing(
             drg=claim.drg.drg, severity=claim.drg.severity, description=claim.drg.description
